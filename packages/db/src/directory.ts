@@ -1,0 +1,107 @@
+/**
+ * The user directory: prefix search on nick and account, case-insensitive and Unicode-normalised.
+ *
+ * One sorted set, every score 0, searched with ZRANGEBYLEX. A member is
+ * `<hex of the normalised text's UTF-8>:<n|a>:<account>`: hex keeps the order byte-wise and
+ * ASCII-only, so real Redis and ioredis-mock (which compares JS strings) order it the same, and a
+ * text prefix is a hex prefix. `n` entries come from nicks, `a` entries from account ids; the
+ * script that writes a profile keeps its `n` entry in step with its nick.
+ */
+import { type Db } from './db';
+import { keys } from './keys';
+import { readProfiles } from './profiles';
+import { type Profile } from './schema';
+
+/**
+ * Folds text for matching: compatibility forms (full-width letters, half-width kana) become their
+ * plain forms, case is folded, and Latin accents are dropped, so "José", "JOSE" and "ｊｏｓｅ"
+ * all match "jose". Kana voicing marks (U+3099/U+309A) are kept: が is not か.
+ */
+export function normalizeForSearch(text: string): string {
+  return text
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .normalize('NFKC')
+    .toLowerCase()
+    .trim()
+    .replace(/\s+/g, ' ');
+}
+
+const hex = (text: string) => Buffer.from(text, 'utf8').toString('hex');
+
+/** Directory member for a nick ('' when the nick is empty: no entry). */
+export function nickMember(nick: string, account: string): string {
+  const norm = normalizeForSearch(nick);
+  return norm ? `${hex(norm)}:n:${account}` : '';
+}
+
+export function accountMember(account: string): string {
+  return `${hex(normalizeForSearch(account))}:a:${account}`;
+}
+
+function parseMember(member: string): { kind: 'n' | 'a'; account: string } | null {
+  const m = /^[0-9a-f]*:([na]):(.+)$/.exec(member);
+  return m ? { kind: m[1] as 'n' | 'a', account: m[2]! } : null;
+}
+
+const encodeCursor = (member: string) => Buffer.from(member, 'utf8').toString('base64url');
+const decodeCursor = (cursor: string) => Buffer.from(cursor, 'base64url').toString('utf8');
+
+export class InvalidCursorError extends Error {}
+
+export interface SearchPage {
+  profiles: Profile[];
+  /** Pass back as `cursor` for the next page; null at the end. */
+  nextCursor: string | null;
+}
+
+/**
+ * One page of accounts whose nick or account id starts with `query`, ordered by the matched text.
+ * An account whose nick and id both match is listed once (by its nick). The cursor is the last
+ * directory member read, so pages stay stable while the directory changes.
+ */
+export async function searchDirectory(
+  db: Db,
+  query: string,
+  limit: number,
+  cursor?: string | null,
+): Promise<SearchPage> {
+  const norm = normalizeForSearch(query);
+  const prefix = hex(norm);
+  const max = `(${prefix}g`; // 'g' sorts after every hex digit and ':'
+  let min = `[${prefix}`;
+  if (cursor) {
+    const last = decodeCursor(cursor);
+    if (!last.startsWith(prefix) || !parseMember(last)) {
+      throw new InvalidCursorError('cursor does not belong to this query');
+    }
+    min = `(${last}`;
+  }
+  const found: Profile[] = [];
+  const seen = new Set<string>();
+  const batch = Math.max(limit * 2, 20);
+  for (;;) {
+    const members = await db.redis.zrangebylex(keys.directory, min, max, 'LIMIT', 0, batch);
+    const parsed = members.map(parseMember);
+    const stored = await readProfiles(
+      db,
+      parsed.flatMap((p) => (p ? [p.account] : [])),
+    );
+    const byAccount = new Map(stored.map((s) => [s.profile.account, s.profile]));
+    for (let i = 0; i < members.length; i++) {
+      const entry = parsed[i];
+      const profile = entry && byAccount.get(entry.account);
+      if (!entry || !profile || seen.has(entry.account)) continue;
+      // The account's nick entry lists it already (wherever in the order it falls).
+      if (entry.kind === 'a' && normalizeForSearch(profile.nick).startsWith(norm)) continue;
+      seen.add(entry.account);
+      found.push(profile);
+      if (found.length === limit) {
+        const more = i < members.length - 1 || members.length === batch;
+        return { profiles: found, nextCursor: more ? encodeCursor(members[i]!) : null };
+      }
+    }
+    if (members.length < batch) return { profiles: found, nextCursor: null };
+    min = `(${members[members.length - 1]}`;
+  }
+}

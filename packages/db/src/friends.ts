@@ -1,0 +1,48 @@
+/**
+ * Friends: the accounts one account has added. Adding is one-way (as a contact list is): it makes
+ * the friend's changes reach me and lets the friend see my private fields.
+ */
+import { type Db } from './db';
+import { keys } from './keys';
+import { LIMITS } from './schema';
+
+export type AddFriendResult = 'added' | 'already' | 'limit';
+
+export async function addFriend(db: Db, account: string, friend: string): Promise<AddFriendResult> {
+  const key = keys.friends(account);
+  if ((await db.redis.sismember(key, friend)) === 1) return 'already';
+  if ((await db.redis.scard(key)) >= LIMITS.friends) return 'limit';
+  await db.redis.sadd(key, friend);
+  return 'added';
+}
+
+/** Returns whether the friend was on the list. */
+export async function removeFriend(db: Db, account: string, friend: string): Promise<boolean> {
+  return (await db.redis.srem(keys.friends(account), friend)) === 1;
+}
+
+export async function listFriends(db: Db, account: string): Promise<string[]> {
+  return (await db.redis.smembers(keys.friends(account))).sort();
+}
+
+/**
+ * Of `owners`, those whose private fields `viewer` may see: the viewer themself and every owner
+ * who added the viewer as a friend.
+ */
+export async function ownersSharingPrivateFields(
+  db: Db,
+  owners: readonly string[],
+  viewer: string,
+): Promise<Set<string>> {
+  const others = [...new Set(owners)].filter((o) => o !== viewer);
+  const sharing = new Set<string>([viewer]);
+  if (others.length === 0) return sharing;
+  const pipeline = db.redis.pipeline();
+  for (const owner of others) pipeline.sismember(keys.friends(owner), viewer);
+  const results = (await pipeline.exec()) ?? [];
+  results.forEach(([error, isMember], i) => {
+    if (error) throw error;
+    if (isMember === 1) sharing.add(others[i]!);
+  });
+  return sharing;
+}

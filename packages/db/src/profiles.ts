@@ -1,0 +1,128 @@
+/**
+ * Profiles: read one or many, create, and apply a partial update. Every write goes through one
+ * Lua script that also keeps the directory index in step and logs + publishes the change event.
+ */
+import { type Db } from './db';
+import { nickMember } from './directory';
+import { keys } from './keys';
+import { runScript } from './scripts';
+import {
+  GENDERS,
+  PRIVATE_FIELDS,
+  PROFILE_FIELDS,
+  type Profile,
+  type ProfilePatch,
+} from './schema';
+import { parseEvent, type ProfileChangeEvent } from './changes';
+
+const isGender = (v: unknown): v is Profile['gender'] =>
+  typeof v === 'string' && (GENDERS as readonly string[]).includes(v);
+
+/** Builds a full `Profile` from stored fields (a hash, or the JSON of an event). */
+export function toProfile(account: string, stored: Record<string, unknown>): Profile {
+  const text = (name: string) => (typeof stored[name] === 'string' ? stored[name] : '');
+  return {
+    account,
+    nick: text('nick'),
+    avatar: text('avatar'),
+    sign: text('sign'),
+    gender: isGender(stored.gender) ? stored.gender : 'unknown',
+    email: text('email'),
+    birth: text('birth'),
+    tel: text('tel'),
+    custom: text('custom'),
+    createTime: Number(stored.createTime ?? 0),
+    updateTime: Number(stored.updateTime ?? 0),
+  };
+}
+
+/** The profile as a viewer who may not see private fields gets it. */
+export function withoutPrivateFields(profile: Profile): Profile {
+  const copy = { ...profile };
+  for (const field of PRIVATE_FIELDS) delete copy[field];
+  return copy;
+}
+
+export interface StoredProfile {
+  profile: Profile;
+  /** Event sequence number of the profile's last change. */
+  seq: string;
+}
+
+/** Reads profiles with their last event sequence; unknown accounts are left out. */
+export async function readProfiles(db: Db, accounts: readonly string[]): Promise<StoredProfile[]> {
+  const unique = [...new Set(accounts)];
+  if (unique.length === 0) return [];
+  const pipeline = db.redis.pipeline();
+  for (const account of unique) pipeline.hgetall(keys.profile(account));
+  const results = (await pipeline.exec()) ?? [];
+  const out: StoredProfile[] = [];
+  results.forEach(([error, hash], i) => {
+    if (error) throw error;
+    const fields = hash as Record<string, string>;
+    if (!fields.createTime) return;
+    out.push({ profile: toProfile(unique[i]!, fields), seq: fields._seq ?? '0' });
+  });
+  return out;
+}
+
+/** Existing profiles, deduplicated, in input order. */
+export async function getProfiles(db: Db, accounts: readonly string[]): Promise<Profile[]> {
+  return (await readProfiles(db, accounts)).map((s) => s.profile);
+}
+
+export async function getProfile(db: Db, account: string): Promise<Profile | null> {
+  const fields = await db.redis.hgetall(keys.profile(account));
+  return fields.createTime ? toProfile(account, fields) : null;
+}
+
+export async function profileExists(db: Db, account: string): Promise<boolean> {
+  return (await db.redis.exists(keys.profile(account))) === 1;
+}
+
+/** Field/value pairs of a validated patch, in schema order. */
+export function patchPairs(patch: ProfilePatch): string[] {
+  const pairs: string[] = [];
+  for (const field of PROFILE_FIELDS) {
+    const value = patch[field];
+    if (value !== undefined) pairs.push(field, value);
+  }
+  return pairs;
+}
+
+export class ProfileNotFoundError extends Error {
+  constructor(readonly account: string) {
+    super(`no profile for account ${account}`);
+  }
+}
+
+/**
+ * Applies a validated patch atomically: only the fields in it change, so two devices editing
+ * different fields at once both win. `updateTime` becomes max(now, previous + 1).
+ * Returns the change event (its profile is the new full profile).
+ */
+export async function updateProfile(
+  db: Db,
+  account: string,
+  patch: ProfilePatch,
+  now = Date.now(),
+): Promise<ProfileChangeEvent> {
+  const pairs = patchPairs(patch);
+  const hasNick = patch.nick !== undefined;
+  const result = await runScript(
+    db.redis,
+    'ncUpdateProfile',
+    [keys.profile(account), keys.directory, keys.log, keys.logSeq],
+    [
+      account,
+      String(now),
+      String(db.logMaxLen),
+      keys.channel(account),
+      hasNick ? nickMember(patch.nick ?? '', account) : '',
+      hasNick ? '1' : '0',
+      ...pairs,
+    ],
+  );
+  if (result === 'NOT_FOUND') throw new ProfileNotFoundError(account);
+  return parseEvent(result);
+}

@@ -1,0 +1,124 @@
+/**
+ * The Lua scripts that make a profile write, its directory entries and its change event one
+ * atomic step. They run on real Redis and on ioredis-mock's Lua VM (fengari) alike, so they keep
+ * to what both do the same: no cjson (JSON is built by hand), no 64-bit integer arithmetic
+ * (fengari's integers are 32-bit: numbers are formatted with %.0f), no error_reply, and missing
+ * values are tested with HGET (HMGET's nils differ).
+ */
+import { type Redis } from './redis';
+
+const COMMON = `
+local function esc(s)
+  return (string.gsub(s, '[%c"\\\\]', function(c) return string.format('\\\\u%04x', string.byte(c)) end))
+end
+
+local function profile_json(key, account)
+  local flat = redis.call('HGETALL', key)
+  local parts = { '"account":"' .. esc(account) .. '"' }
+  for i = 1, #flat, 2 do
+    local f, v = flat[i], flat[i + 1]
+    if string.sub(f, 1, 1) ~= '_' then
+      if f == 'createTime' or f == 'updateTime' then
+        parts[#parts + 1] = '"' .. f .. '":' .. v
+      else
+        parts[#parts + 1] = '"' .. f .. '":"' .. esc(v) .. '"'
+      end
+    end
+  end
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+
+-- Gives the change the next global sequence number, logs it and publishes it.
+local function append_event(profile_key, log_key, seq_key, channel, maxlen, account)
+  local seq = string.format('%.0f', redis.call('INCR', seq_key))
+  redis.call('HSET', profile_key, '_seq', seq)
+  local event = '{"id":"' .. seq .. '","type":"profile","account":"' .. esc(account) .. '","profile":' .. profile_json(profile_key, account) .. '}'
+  redis.call('ZADD', log_key, seq, event)
+  redis.call('ZREMRANGEBYRANK', log_key, 0, -(tonumber(maxlen) + 1))
+  redis.call('PUBLISH', channel, event)
+  return event
+end
+
+local function set_nick_entry(profile_key, dir_key, member)
+  local old = redis.call('HGET', profile_key, '_dirNick')
+  if old then redis.call('ZREM', dir_key, old) end
+  if member ~= '' then
+    redis.call('ZADD', dir_key, 0, member)
+    redis.call('HSET', profile_key, '_dirNick', member)
+  else
+    redis.call('HDEL', profile_key, '_dirNick')
+  end
+end
+
+local function apply_fields(profile_key, first)
+  for i = first, #ARGV, 2 do
+    if ARGV[i + 1] == '' then
+      redis.call('HDEL', profile_key, ARGV[i])
+    else
+      redis.call('HSET', profile_key, ARGV[i], ARGV[i + 1])
+    end
+  end
+end
+`;
+
+/**
+ * KEYS: profile, directory, log, logSeq
+ * ARGV: account, now, maxlen, channel, nickDirMember ('' = none), hasNick ('1'/'0'), field, value, ...
+ * Returns the event JSON, or 'NOT_FOUND'.
+ */
+const UPDATE = `${COMMON}
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOT_FOUND' end
+local now = tonumber(ARGV[2])
+local prev = tonumber(redis.call('HGET', KEYS[1], 'updateTime') or '0')
+local ut = now
+if prev + 1 > ut then ut = prev + 1 end
+if ARGV[6] == '1' then set_nick_entry(KEYS[1], KEYS[2], ARGV[5]) end
+apply_fields(KEYS[1], 7)
+redis.call('HSET', KEYS[1], 'updateTime', string.format('%.0f', ut))
+return append_event(KEYS[1], KEYS[3], KEYS[4], ARGV[4], ARGV[3], ARGV[1])
+`;
+
+/**
+ * KEYS: profile, directory, log, logSeq, token, auth
+ * ARGV: account, now, maxlen, channel, nickDirMember, accountDirMember, tokenHash, field, value, ...
+ * Returns the event JSON, 'EXISTS' or 'TOKEN_TAKEN'.
+ */
+const CREATE = `${COMMON}
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'EXISTS' end
+if redis.call('EXISTS', KEYS[5]) == 1 then return 'TOKEN_TAKEN' end
+redis.call('HSET', KEYS[1], 'createTime', ARGV[2], 'updateTime', ARGV[2])
+apply_fields(KEYS[1], 8)
+set_nick_entry(KEYS[1], KEYS[2], ARGV[5])
+redis.call('ZADD', KEYS[2], 0, ARGV[6])
+redis.call('HSET', KEYS[6], 'tokenHash', ARGV[7])
+redis.call('SET', KEYS[5], ARGV[1])
+return append_event(KEYS[1], KEYS[3], KEYS[4], ARGV[4], ARGV[3], ARGV[1])
+`;
+
+const SCRIPTS = {
+  ncUpdateProfile: { numberOfKeys: 4, lua: UPDATE },
+  ncCreateAccount: { numberOfKeys: 6, lua: CREATE },
+} as const;
+
+export type ScriptName = keyof typeof SCRIPTS;
+
+const defined = new WeakSet<Redis>();
+
+/** Runs one of our scripts (EVALSHA with EVAL fallback, through ioredis' defineCommand). */
+export async function runScript(
+  redis: Redis,
+  name: ScriptName,
+  keys: string[],
+  args: string[],
+): Promise<string> {
+  if (!defined.has(redis)) {
+    for (const [scriptName, def] of Object.entries(SCRIPTS)) redis.defineCommand(scriptName, def);
+    defined.add(redis);
+  }
+  const command = (redis as unknown as Record<ScriptName, (...a: string[]) => Promise<unknown>>)[
+    name
+  ];
+  const result = await command.call(redis, ...keys, ...args);
+  if (typeof result !== 'string') throw new Error(`script ${name} returned ${typeof result}`);
+  return result;
+}
