@@ -1,0 +1,68 @@
+/**
+ * Starting and stopping one Namecard server: the store, demo data (memory mode), the HTTP server.
+ * index.ts runs it from the environment; tests run it on port 0.
+ */
+import { closeDb, createDb, seedDemoData, type Db, type SeedResult } from '@namecard/db';
+import { createHttpServer, listen } from './http';
+import { type Logger } from './logger';
+
+export interface StartOptions {
+  port: number;
+  host?: string;
+  /** Unset: memory mode. */
+  redisUrl?: string | undefined;
+  /** Memory mode: the in-memory data set to use (tests give each server its own). */
+  memoryName?: string;
+  adminSecret: string;
+  webOrigins?: readonly string[];
+  /** Memory mode: generated users to seed (0 seeds only the demo accounts). */
+  seedUsers?: number;
+  logMaxLen?: number;
+  secureCookies?: boolean;
+  logger: Logger;
+  /** How long in-flight requests get to finish on close before connections are cut. */
+  shutdownGraceMs?: number;
+}
+
+export interface RunningServer {
+  db: Db;
+  port: number;
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  /** Memory mode: what was seeded (null in Redis mode or when the data set was seeded before). */
+  seed: SeedResult | null;
+  close(): Promise<void>;
+}
+
+export async function startServer(options: StartOptions): Promise<RunningServer> {
+  const { logger } = options;
+  const db = createDb({
+    url: options.redisUrl,
+    ...(options.memoryName ? { memoryName: options.memoryName } : {}),
+    ...(options.logMaxLen ? { logMaxLen: options.logMaxLen } : {}),
+  });
+  const seed = db.mode === 'memory' ? await seedDemoData(db, options.seedUsers ?? 0) : null;
+  const server = createHttpServer({
+    deps: { db, adminSecret: options.adminSecret, secureCookies: options.secureCookies ?? false },
+    logger,
+    webOrigins: options.webOrigins ?? [],
+  });
+  const port = await listen(server, options.port, options.host);
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      const graceMs = options.shutdownGraceMs ?? 10_000;
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => {
+        logger.warn({ graceMs }, 'requests still open after the grace period; closing them');
+        server.closeAllConnections();
+      }, graceMs);
+      await drained;
+      clearTimeout(timer);
+      await closeDb(db);
+    })());
+
+  return { db, port, url: `http://127.0.0.1:${port}`, seed, close };
+}

@@ -1,0 +1,103 @@
+/**
+ * The HTTP layer: CORS for the web origins, `/healthz`, and tRPC at `/trpc` (queries, mutations,
+ * SSE subscriptions) through tRPC's standalone Node adapter.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { type AddressInfo } from 'node:net';
+import { ADMIN_HEADER, appRouter, createTRPCContext, SESSION_COOKIE, type ApiDeps } from '@namecard/api';
+import { pingDb } from '@namecard/db';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { parse as parseCookies } from 'cookie';
+import { type Logger } from './logger';
+
+export interface HttpOptions {
+  deps: ApiDeps;
+  logger: Logger;
+  /** Browser origins allowed to call the API with credentials. */
+  webOrigins: readonly string[];
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function applyCors(req: IncomingMessage, res: ServerResponse, origins: readonly string[]) {
+  const origin = header(req, 'origin');
+  if (!origin || !(origins.includes(origin) || origins.includes('*'))) return;
+  res.setHeader('Access-Control-Allow-Origin', origin);
+  res.setHeader('Access-Control-Allow-Credentials', 'true');
+  res.setHeader('Vary', 'Origin');
+  res.setHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
+  res.setHeader(
+    'Access-Control-Allow-Headers',
+    `Authorization, Content-Type, ${ADMIN_HEADER}, trpc-accept, Last-Event-ID`,
+  );
+  res.setHeader('Access-Control-Max-Age', '600');
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown) {
+  res.writeHead(status, { 'Content-Type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+export function createHttpServer({ deps, logger, webOrigins }: HttpOptions): Server {
+  const trpc = createHTTPHandler({
+    router: appRouter,
+    basePath: '/trpc/',
+    createContext: ({ req, res }) =>
+      createTRPCContext({
+        deps,
+        credentials: {
+          authorization: header(req, 'authorization'),
+          adminSecret: header(req, ADMIN_HEADER),
+          sessionId: parseCookies(header(req, 'cookie') ?? '')[SESSION_COOKIE],
+        },
+        setCookie: (cookie) => res.appendHeader('Set-Cookie', cookie),
+      }),
+    onError: ({ error, path, type }) => {
+      if (error.code === 'INTERNAL_SERVER_ERROR') {
+        logger.error({ err: error.cause ?? error, path, type }, 'procedure failed');
+      }
+    },
+  });
+
+  return createServer((req, res) => {
+    const started = performance.now();
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    res.on('finish', () => {
+      logger.info(
+        { method: req.method, path, status: res.statusCode, ms: Math.round(performance.now() - started) },
+        'request',
+      );
+    });
+    applyCors(req, res, webOrigins);
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    if (path === '/healthz') {
+      void pingDb(deps.db).then((redis) =>
+        sendJson(res, redis ? 200 : 503, { status: redis ? 'ok' : 'degraded', mode: deps.db.mode, redis }),
+      );
+      return;
+    }
+    if (path.startsWith('/trpc/')) {
+      trpc(req, res);
+      return;
+    }
+    sendJson(res, 404, { error: 'not found: the API is at /trpc, the health check at /healthz' });
+  });
+}
+
+/** Listens and resolves with the bound port (pass 0 for any free port). */
+export function listen(server: Server, port: number, host?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}

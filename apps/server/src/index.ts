@@ -1,0 +1,71 @@
+/**
+ * The Namecard API server: `npm run start -w @namecard/server` (after a build) or `npm run dev`.
+ * Settings come from the environment; see config.ts and README.md.
+ */
+import { loadConfig, ConfigError } from './config';
+import { startServer } from './app';
+import { createLogger } from './logger';
+
+async function main() {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`namecard-server: ${error.message}`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  const mode = config.redisUrl ? 'redis' : 'memory';
+  const running = await startServer({
+    port: config.port,
+    host: config.host,
+    redisUrl: config.redisUrl,
+    adminSecret: config.adminSecret,
+    webOrigins: config.webOrigins,
+    seedUsers: config.seedUsers,
+    logMaxLen: config.logMaxLen,
+    secureCookies: config.secureCookies,
+    logger,
+  });
+  logger.info({ port: running.port, mode, webOrigins: config.webOrigins }, 'listening');
+
+  const lines = [
+    '',
+    `Namecard API on http://localhost:${running.port}/trpc  (health: /healthz, mode: ${mode})`,
+  ];
+  if (config.adminSecretGenerated) {
+    lines.push(`Admin secret (X-Namecard-Admin header), made up for this run: ${config.adminSecret}`);
+  }
+  if (running.seed) {
+    lines.push(`Seeded ${running.seed.users} generated users and these demo accounts:`);
+    for (const d of running.seed.demo) lines.push(`  ${d.account.padEnd(8)} token ${d.token}   (${d.nick})`);
+    const first = running.seed.demo[0];
+    if (first) {
+      lines.push(
+        `Try: curl -H 'Authorization: Bearer ${first.token}' http://localhost:${running.port}/trpc/user.getMyInfo`,
+      );
+    }
+  }
+  console.log(lines.join('\n') + '\n');
+
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'shutting down: finishing requests in flight');
+    running
+      .close()
+      .then(() => {
+        logger.info('stopped');
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+void main();

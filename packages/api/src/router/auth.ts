@@ -1,0 +1,44 @@
+import { TRPCError, type TRPCRouterRecord } from '@trpc/server';
+import {
+  accountForToken,
+  accountSchema,
+  createSession,
+  deleteSession,
+  SESSION_TTL_SECONDS,
+} from '@namecard/db';
+import { serialize } from 'cookie';
+import { z } from 'zod';
+import { publicProcedure, SESSION_COOKIE, type Context } from '../trpc';
+
+function sessionCookie(ctx: Context, value: string, maxAge: number) {
+  return serialize(SESSION_COOKIE, value, {
+    httpOnly: true,
+    sameSite: 'lax',
+    path: '/',
+    maxAge,
+    secure: ctx.secureCookies ?? false,
+  });
+}
+
+export const authRouter = {
+  /** Checks an account's token and starts a web session (an HttpOnly cookie; the token is not kept). */
+  signIn: publicProcedure
+    .input(z.object({ account: accountSchema, token: z.string().min(1, 'must not be empty').max(256) }))
+    .mutation(async ({ ctx, input }) => {
+      const owner = await accountForToken(ctx.db, input.token);
+      if (owner !== input.account) {
+        throw new TRPCError({ code: 'UNAUTHORIZED', message: 'wrong account or token' });
+      }
+      const sessionId = await createSession(ctx.db, owner);
+      ctx.setCookie(sessionCookie(ctx, sessionId, SESSION_TTL_SECONDS));
+      return { account: owner };
+    }),
+
+  /** Ends the web session, if any, and clears its cookie. */
+  signOut: publicProcedure.mutation(async ({ ctx }) => {
+    const { sessionId } = ctx.credentials;
+    if (sessionId) await deleteSession(ctx.db, sessionId);
+    ctx.setCookie(sessionCookie(ctx, '', 0));
+    return { signedOut: true };
+  }),
+} satisfies TRPCRouterRecord;

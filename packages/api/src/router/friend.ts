@@ -1,0 +1,33 @@
+import { TRPCError, type TRPCRouterRecord } from '@trpc/server';
+import { accountSchema, addFriend, LIMITS, listFriends, profileExists, removeFriend } from '@namecard/db';
+import { z } from 'zod';
+import { userProcedure } from '../trpc';
+
+const friendInput = z.object({ account: accountSchema });
+
+export const friendRouter = {
+  /** Adds an account to my friends: its changes reach me, and it sees my email and tel. */
+  add: userProcedure.input(friendInput).mutation(async ({ ctx, input }) => {
+    if (input.account === ctx.account) {
+      throw new TRPCError({ code: 'BAD_REQUEST', message: 'account: you cannot add yourself' });
+    }
+    if (!(await profileExists(ctx.db, input.account))) {
+      throw new TRPCError({ code: 'NOT_FOUND', message: `no user ${input.account}` });
+    }
+    const result = await addFriend(ctx.db, ctx.account, input.account);
+    if (result === 'limit') {
+      throw new TRPCError({
+        code: 'FORBIDDEN',
+        message: `you have ${LIMITS.friends} friends, the most allowed`,
+      });
+    }
+    return { account: input.account, added: result === 'added' };
+  }),
+
+  remove: userProcedure.input(friendInput).mutation(async ({ ctx, input }) => {
+    return { account: input.account, removed: await removeFriend(ctx.db, ctx.account, input.account) };
+  }),
+
+  /** The accounts I added, sorted. */
+  list: userProcedure.query(({ ctx }) => listFriends(ctx.db, ctx.account)),
+} satisfies TRPCRouterRecord;

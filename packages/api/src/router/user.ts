@@ -1,0 +1,77 @@
+import { TRPCError, type TRPCRouterRecord } from '@trpc/server';
+import {
+  accountSchema,
+  accountsSchema,
+  eventIdSchema,
+  getProfile,
+  getProfileAs,
+  getProfilesAs,
+  InvalidCursorError,
+  LIMITS,
+  ProfileNotFoundError,
+  profilePatchSchema,
+  searchDirectory,
+  searchInputSchema,
+  syncUser,
+  updateProfile,
+  viewProfiles,
+} from '@namecard/db';
+import { z } from 'zod';
+import { userProcedure } from '../trpc';
+import { accountGone } from './errors';
+
+export const userRouter = {
+  /** My profile, every field (NIM: getMyInfo). */
+  getMyInfo: userProcedure.query(async ({ ctx }) => {
+    return (await getProfile(ctx.db, ctx.account)) ?? accountGone(ctx.account);
+  }),
+
+  /** Applies a partial update to my profile (NIM: updateMyInfo); `''` clears a field. */
+  updateMyInfo: userProcedure.input(profilePatchSchema).mutation(async ({ ctx, input }) => {
+    if (Object.keys(input).length === 0) {
+      return (await getProfile(ctx.db, ctx.account)) ?? accountGone(ctx.account);
+    }
+    try {
+      return (await updateProfile(ctx.db, ctx.account, input)).profile;
+    } catch (error) {
+      if (error instanceof ProfileNotFoundError) accountGone(ctx.account);
+      throw error;
+    }
+  }),
+
+  /** One profile (NIM: getUser); email/tel only where the owner added me as a friend. */
+  getUser: userProcedure.input(z.object({ account: accountSchema })).query(async ({ ctx, input }) => {
+    const profile = await getProfileAs(ctx.db, ctx.account, input.account);
+    if (!profile) throw new TRPCError({ code: 'NOT_FOUND', message: `no user ${input.account}` });
+    return profile;
+  }),
+
+  /** Up to 150 profiles: existing ones, deduplicated, in input order (NIM: getUsers). */
+  getUsers: userProcedure
+    .input(z.object({ accounts: accountsSchema(LIMITS.getUsers) }))
+    .query(({ ctx, input }) => getProfilesAs(ctx.db, ctx.account, input.accounts)),
+
+  /** Directory search: prefix of a nick or an account id, paged by an opaque cursor. */
+  search: userProcedure.input(searchInputSchema).query(async ({ ctx, input }) => {
+    try {
+      const page = await searchDirectory(ctx.db, input.query, input.limit, input.cursor);
+      return { users: await viewProfiles(ctx.db, ctx.account, page.profiles), nextCursor: page.nextCursor };
+    } catch (error) {
+      if (error instanceof InvalidCursorError) {
+        throw new TRPCError({ code: 'BAD_REQUEST', message: `cursor: ${error.message}` });
+      }
+      throw error;
+    }
+  }),
+
+  /**
+   * Login-time sync (NIM: onmyinfo + onusers): my profile, and my friends' profiles changed
+   * after `since`. The returned cursor is the `since` of the next sync and can be passed as
+   * `lastEventId` to `user.onChange`.
+   */
+  sync: userProcedure
+    .input(z.object({ since: eventIdSchema.nullish() }).optional())
+    .query(async ({ ctx, input }) => {
+      return (await syncUser(ctx.db, ctx.account, input?.since)) ?? accountGone(ctx.account);
+    }),
+} satisfies TRPCRouterRecord;
