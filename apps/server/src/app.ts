@@ -2,7 +2,14 @@
  * Starting and stopping one Namecard server: the store, demo data (memory mode), the HTTP server.
  * index.ts runs it from the environment; tests run it on port 0.
  */
-import { closeDb, createDb, seedDemoData, type Db, type SeedResult } from '@namecard/db';
+import {
+  ChangeFeed,
+  closeDb,
+  createDb,
+  seedDemoData,
+  type Db,
+  type SeedResult,
+} from '@namecard/db';
 import { createHttpServer, listen } from './http';
 import { type Logger } from './logger';
 
@@ -26,6 +33,7 @@ export interface StartOptions {
 
 export interface RunningServer {
   db: Db;
+  feed: ChangeFeed;
   port: number;
   /** `http://127.0.0.1:<port>` */
   url: string;
@@ -42,8 +50,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     ...(options.logMaxLen ? { logMaxLen: options.logMaxLen } : {}),
   });
   const seed = db.mode === 'memory' ? await seedDemoData(db, options.seedUsers ?? 0) : null;
+  const feed = ChangeFeed.forDb(db);
   const server = createHttpServer({
-    deps: { db, adminSecret: options.adminSecret, secureCookies: options.secureCookies ?? false },
+    deps: { db, feed, adminSecret: options.adminSecret, secureCookies: options.secureCookies ?? false },
     logger,
     webOrigins: options.webOrigins ?? [],
   });
@@ -54,6 +63,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     (closing ??= (async () => {
       const graceMs = options.shutdownGraceMs ?? 10_000;
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Live subscriptions are requests that never finish by themselves: end them first.
+      await feed.close();
       server.closeIdleConnections();
       const timer = setTimeout(() => {
         logger.warn({ graceMs }, 'requests still open after the grace period; closing them');
@@ -64,5 +75,5 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       await closeDb(db);
     })());
 
-  return { db, port, url: `http://127.0.0.1:${port}`, seed, close };
+  return { db, feed, port, url: `http://127.0.0.1:${port}`, seed, close };
 }

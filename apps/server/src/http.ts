@@ -54,6 +54,7 @@ export function createHttpServer({ deps, logger, webOrigins }: HttpOptions): Ser
           sessionId: parseCookies(header(req, 'cookie') ?? '')[SESSION_COOKIE],
         },
         setCookie: (cookie) => res.appendHeader('Set-Cookie', cookie),
+        disconnect: () => res.destroy(),
       }),
     onError: ({ error, path, type }) => {
       if (error.code === 'INTERNAL_SERVER_ERROR') {

@@ -10,7 +10,13 @@
  *    `X-Namecard-Admin` header carrying NAMECARD_ADMIN_SECRET).
  */
 import { initTRPC, TRPCError } from '@trpc/server';
-import { accountForSession, accountForToken, secretsEqual, type Db } from '@namecard/db';
+import {
+  accountForSession,
+  accountForToken,
+  secretsEqual,
+  type ChangeFeed,
+  type Db,
+} from '@namecard/db';
 import { ZodError } from 'zod';
 
 export const SESSION_COOKIE = 'nc_session';
@@ -21,6 +27,8 @@ export interface ApiDeps {
   db: Db;
   /** NAMECARD_ADMIN_SECRET. */
   adminSecret: string;
+  /** Live change delivery for `user.onChange` (one pub/sub connection per process). */
+  feed: ChangeFeed;
   /** Mark the session cookie `Secure` (set when the web app is served over https). */
   secureCookies?: boolean;
 }
@@ -39,10 +47,12 @@ export interface CreateContextOptions {
   credentials: RequestCredentials;
   /** Adds a `Set-Cookie` header to the response. */
   setCookie: (cookie: string) => void;
+  /** Cuts the connection (a live subscriber that stopped reading). */
+  disconnect?: () => void;
 }
 
-export function createTRPCContext({ deps, credentials, setCookie }: CreateContextOptions) {
-  return { ...deps, credentials, setCookie };
+export function createTRPCContext({ deps, credentials, setCookie, disconnect }: CreateContextOptions) {
+  return { ...deps, credentials, setCookie, disconnect };
 }
 export type Context = ReturnType<typeof createTRPCContext>;
 

@@ -3,6 +3,7 @@
  * the friend's changes reach me and lets the friend see my private fields.
  */
 import { type Db } from './db';
+import { friendsNotice } from './feed';
 import { keys } from './keys';
 import { LIMITS } from './schema';
 
@@ -12,13 +13,19 @@ export async function addFriend(db: Db, account: string, friend: string): Promis
   const key = keys.friends(account);
   if ((await db.redis.sismember(key, friend)) === 1) return 'already';
   if ((await db.redis.scard(key)) >= LIMITS.friends) return 'limit';
-  await db.redis.sadd(key, friend);
+  // Live subscriptions of this account (and of whoever watches it) learn of the change.
+  await db.redis.multi().sadd(key, friend).publish(keys.channel(account), friendsNotice(account)).exec();
   return 'added';
 }
 
 /** Returns whether the friend was on the list. */
 export async function removeFriend(db: Db, account: string, friend: string): Promise<boolean> {
-  return (await db.redis.srem(keys.friends(account), friend)) === 1;
+  const results = await db.redis
+    .multi()
+    .srem(keys.friends(account), friend)
+    .publish(keys.channel(account), friendsNotice(account))
+    .exec();
+  return results?.[0]?.[1] === 1;
 }
 
 export async function listFriends(db: Db, account: string): Promise<string[]> {

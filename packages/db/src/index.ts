@@ -10,3 +10,5 @@ export * from './changes';
 export * from './visibility';
 export * from './sync';
 export * from './seed';
+export * from './feed';
+export * from './live';

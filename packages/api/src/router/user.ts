@@ -1,4 +1,4 @@
-import { TRPCError, type TRPCRouterRecord } from '@trpc/server';
+import { tracked, TRPCError, type TRPCRouterRecord } from '@trpc/server';
 import {
   accountSchema,
   accountsSchema,
@@ -8,6 +8,7 @@ import {
   getProfilesAs,
   InvalidCursorError,
   LIMITS,
+  liveChanges,
   ProfileNotFoundError,
   profilePatchSchema,
   searchDirectory,
@@ -73,5 +74,37 @@ export const userRouter = {
     .input(z.object({ since: eventIdSchema.nullish() }).optional())
     .query(async ({ ctx, input }) => {
       return (await syncUser(ctx.db, ctx.account, input?.since)) ?? accountGone(ctx.account);
+    }),
+
+  /**
+   * Live changes (NIM: onupdatemyinfo + onupdateuser), over SSE: my own profile (from my other
+   * sessions), my friends', and those of `accounts`. Each item is `tracked()` with its event id;
+   * on reconnect the client sends the last one as `lastEventId` and gets what it missed, then
+   * live events, with no gap and no duplicate. Items: `ready` (live from here on), `profile`,
+   * and `resync` (the log no longer reaches back that far: refetch, then go on).
+   */
+  onChange: userProcedure
+    .input(
+      z
+        .object({
+          accounts: z
+            .array(accountSchema)
+            .max(LIMITS.watch, `must list at most ${LIMITS.watch} accounts`)
+            .optional(),
+          lastEventId: eventIdSchema.nullish(),
+        })
+        .optional(),
+    )
+    .subscription(async function* ({ ctx, input, signal }) {
+      const items = liveChanges({
+        db: ctx.db,
+        feed: ctx.feed,
+        viewer: ctx.account,
+        accounts: input?.accounts ?? [],
+        lastEventId: input?.lastEventId ?? null,
+        ...(signal ? { signal } : {}),
+        ...(ctx.disconnect ? { onOverflow: ctx.disconnect } : {}),
+      });
+      for await (const { id, ...item } of items) yield tracked(id, item);
     }),
 } satisfies TRPCRouterRecord;

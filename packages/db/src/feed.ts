@@ -1,0 +1,169 @@
+/**
+ * The change feed: one Redis pub/sub connection per process, shared by every live subscription
+ * in it. Each account has its own channel (`nc:{account}:changes`); a channel is subscribed while
+ * at least one watcher wants it (reference-counted) and events are fanned out in process.
+ *
+ * Pub/sub is at-most-once: when the connection comes back after a drop, ioredis resubscribes and
+ * the feed tells every watcher to catch up from the change log (see live.ts), after a PING has
+ * proved the resubscription done, so nothing published in between is missed.
+ */
+import { parseEvent, type ProfileChangeEvent } from './changes';
+import { type Db } from './db';
+import { accountOfChannel, keys } from './keys';
+import { type Redis } from './redis';
+
+export interface FeedListener {
+  /** A profile change of a watched account. */
+  onEvent(event: ProfileChangeEvent): void;
+  /** A watched account's friend list changed. */
+  onFriendsChanged?(account: string): void;
+  /** The pub/sub connection came back: events may have been missed; read the log. */
+  onReconnect?(): void;
+  /** The feed is shutting down. */
+  onClose?(): void;
+}
+
+export interface FeedWatch {
+  /** Starts watching more accounts; resolves once Redis confirmed the subscriptions. */
+  add(accounts: Iterable<string>): Promise<void>;
+  remove(accounts: Iterable<string>): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Channel {
+  listeners: Set<FeedListener>;
+  /** Settles when Redis has confirmed the SUBSCRIBE. */
+  subscribed: Promise<unknown>;
+}
+
+/** Publishes that an account's friend list changed (not logged: it is not a profile change). */
+export function friendsNotice(account: string): string {
+  return JSON.stringify({ type: 'friends', account });
+}
+
+export class ChangeFeed {
+  private readonly channels = new Map<string, Channel>();
+  private readonly listeners = new Set<FeedListener>();
+  private readyOnce = false;
+  private closed = false;
+
+  constructor(private readonly subscriber: Redis) {
+    subscriber.on('message', (channel: string, message: string) => this.dispatch(channel, message));
+    subscriber.on('ready', () => {
+      if (!this.readyOnce) {
+        this.readyOnce = true;
+        return;
+      }
+      // ioredis has re-sent SUBSCRIBE for every channel before 'ready' reaches us; a PING
+      // answered after them proves they are in effect.
+      subscriber
+        .ping()
+        .then(() => {
+          for (const listener of this.listeners) listener.onReconnect?.();
+        })
+        .catch(() => undefined);
+    });
+  }
+
+  /** A feed on its own connection to the Db's Redis (or in-memory data set). */
+  static forDb(db: Db): ChangeFeed {
+    return new ChangeFeed(db.redis.duplicate());
+  }
+
+  get stats() {
+    return { channels: this.channels.size, listeners: this.listeners.size };
+  }
+
+  private dispatch(channel: string, message: string) {
+    const account = accountOfChannel(channel);
+    const entry = this.channels.get(channel);
+    if (!account || !entry) return;
+    let type: unknown;
+    try {
+      type = (JSON.parse(message) as { type?: unknown }).type;
+    } catch {
+      return;
+    }
+    if (type === 'profile') {
+      const event = parseEvent(message);
+      for (const listener of entry.listeners) listener.onEvent(event);
+    } else if (type === 'friends') {
+      for (const listener of entry.listeners) listener.onFriendsChanged?.(account);
+    }
+  }
+
+  private async subscribe(listener: FeedListener, accounts: Iterable<string>) {
+    const fresh: string[] = [];
+    const waits: Promise<unknown>[] = [];
+    for (const account of accounts) {
+      const name = keys.channel(account);
+      let entry = this.channels.get(name);
+      if (!entry) {
+        entry = { listeners: new Set(), subscribed: Promise.resolve() };
+        this.channels.set(name, entry);
+        fresh.push(name);
+      }
+      entry.listeners.add(listener);
+      waits.push(entry.subscribed);
+    }
+    if (fresh.length > 0) {
+      const done = this.subscriber.subscribe(...fresh);
+      for (const name of fresh) this.channels.get(name)!.subscribed = done;
+      waits.push(done);
+    }
+    await Promise.all(waits);
+  }
+
+  private async unsubscribe(listener: FeedListener, accounts: Iterable<string>) {
+    const stale: string[] = [];
+    for (const account of accounts) {
+      const name = keys.channel(account);
+      const entry = this.channels.get(name);
+      if (!entry) continue;
+      entry.listeners.delete(listener);
+      if (entry.listeners.size === 0) {
+        this.channels.delete(name);
+        stale.push(name);
+      }
+    }
+    if (stale.length > 0 && !this.closed) await this.subscriber.unsubscribe(...stale);
+  }
+
+  /** Watches accounts for one listener; resolves once every channel is subscribed. */
+  async watch(accounts: Iterable<string>, listener: FeedListener): Promise<FeedWatch> {
+    if (this.closed) throw new Error('the change feed is closed');
+    const mine = new Set<string>();
+    this.listeners.add(listener);
+    const add = async (more: Iterable<string>) => {
+      const fresh = [...more].filter((a) => !mine.has(a));
+      for (const a of fresh) mine.add(a);
+      await this.subscribe(listener, fresh);
+    };
+    const remove = async (less: Iterable<string>) => {
+      const gone = [...less].filter((a) => mine.has(a));
+      for (const a of gone) mine.delete(a);
+      await this.unsubscribe(listener, gone);
+    };
+    const close = async () => {
+      this.listeners.delete(listener);
+      await remove([...mine]);
+    };
+    try {
+      await add(accounts);
+    } catch (error) {
+      await close().catch(() => undefined);
+      throw error;
+    }
+    return { add, remove, close };
+  }
+
+  /** Ends every watcher and closes the pub/sub connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const listener of this.listeners) listener.onClose?.();
+    this.listeners.clear();
+    this.channels.clear();
+    this.subscriber.disconnect();
+  }
+}
