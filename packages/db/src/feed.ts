@@ -158,12 +158,13 @@ export class ChangeFeed {
   }
 
   /** Ends every watcher and closes the pub/sub connection. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     this.closed = true;
     for (const listener of this.listeners) listener.onClose?.();
     this.listeners.clear();
     this.channels.clear();
     this.subscriber.disconnect();
+    return Promise.resolve();
   }
 }

@@ -50,8 +50,7 @@ export function createRedis(options: CreateRedisOptions = {}): Redis {
     });
   }
   const name = options.memoryName ?? 'namecard-memory';
-  const mock = new RedisMock({ host: 'namecard.memory', port: memoryPort(name), lazyConnect: false });
-  return mock as unknown as Redis;
+  return new RedisMock({ host: 'namecard.memory', port: memoryPort(name), lazyConnect: false });
 }
 
 /** A second connection to the same server or in-memory set, for SUBSCRIBE. */
