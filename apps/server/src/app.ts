@@ -6,7 +6,8 @@ import {
   ChangeFeed,
   closeDb,
   createDb,
-  seedDemoData,
+  seedDemoAccounts,
+  seedGeneratedUsers,
   type Db,
   type SeedResult,
 } from '@namecard/db';
@@ -39,6 +40,8 @@ export interface RunningServer {
   url: string;
   /** Memory mode: what was seeded (null in Redis mode or when the data set was seeded before). */
   seed: SeedResult | null;
+  /** Settles when the generated demo users are all written. */
+  seeding: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -49,7 +52,18 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     ...(options.memoryName ? { memoryName: options.memoryName } : {}),
     ...(options.logMaxLen ? { logMaxLen: options.logMaxLen } : {}),
   });
-  const seed = db.mode === 'memory' ? await seedDemoData(db, options.seedUsers ?? 0) : null;
+  // Memory mode: the demo accounts now, the generated users in the background (the mock's Lua
+  // VM makes each write take milliseconds; the server answers meanwhile).
+  const demo = db.mode === 'memory' ? await seedDemoAccounts(db) : null;
+  const seed = demo ? { users: options.seedUsers ?? 0, demo } : null;
+  const stopSeeding = new AbortController();
+  const seeding =
+    seed && seed.users > 0
+      ? seedGeneratedUsers(db, seed.users, stopSeeding.signal).then(
+          () => logger.info({ users: seed.users }, 'demo users seeded'),
+          (error: unknown) => logger.warn({ err: error }, 'seeding stopped'),
+        )
+      : Promise.resolve();
   const feed = ChangeFeed.forDb(db);
   const server = createHttpServer({
     deps: { db, feed, adminSecret: options.adminSecret, secureCookies: options.secureCookies ?? false },
@@ -62,6 +76,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const close = () =>
     (closing ??= (async () => {
       const graceMs = options.shutdownGraceMs ?? 10_000;
+      stopSeeding.abort();
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       // Live subscriptions are requests that never finish by themselves: end them first.
       await feed.close();
@@ -72,8 +87,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       }, graceMs);
       await drained;
       clearTimeout(timer);
+      await seeding;
       await closeDb(db);
     })());
 
-  return { db, feed, port, url: `http://127.0.0.1:${port}`, seed, close };
+  return { db, feed, port, url: `http://127.0.0.1:${port}`, seed, seeding, close };
 }

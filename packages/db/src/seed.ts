@@ -71,33 +71,47 @@ function generatedProfile(i: number, rand: () => number): ProfilePatch {
 }
 
 /**
- * Seeds demo data once per data set. Returns null when it was seeded already.
- * `users` generated accounts are named `user0001`... and get a handful of friends each.
+ * Seeds the demo accounts once per data set (claims the data set for seeding).
+ * Returns null when it was seeded already.
  */
-export async function seedDemoData(db: Db, users = 3000): Promise<SeedResult | null> {
+export async function seedDemoAccounts(db: Db): Promise<DemoAccount[] | null> {
   if ((await db.redis.set(keys.seeded, '1', 'NX')) !== 'OK') return null;
-  const rand = prng(20261127);
   const demo: DemoAccount[] = [];
   for (const { account, profile } of DEMO) {
     const created = await createAccount(db, { account, profile });
     demo.push({ account, token: created.token, nick: profile.nick ?? '' });
   }
-  const width = String(users).length;
+  const pipeline = db.redis.pipeline();
+  for (const a of DEMO) {
+    for (const b of DEMO) if (a !== b) pipeline.sadd(keys.friends(a.account), b.account);
+  }
+  await pipeline.exec();
+  return demo;
+}
+
+/**
+ * Seeds `users` generated accounts, named `user0001`..., each with a handful of friends (some of
+ * them demo accounts). Call after seedDemoAccounts claimed the data set. Stops early (between
+ * batches) when `signal` aborts.
+ */
+export async function seedGeneratedUsers(db: Db, users: number, signal?: AbortSignal): Promise<void> {
+  const rand = prng(20261127);
+  const width = Math.max(4, String(users).length);
   const names: string[] = [];
   const batch: Promise<unknown>[] = [];
   for (let i = 1; i <= users; i++) {
-    const account = `user${String(i).padStart(Math.max(4, width), '0')}`;
+    const account = `user${String(i).padStart(width, '0')}`;
     names.push(account);
     batch.push(createAccount(db, { account, profile: generatedProfile(i, rand) }));
-    if (batch.length === 200) await Promise.all(batch.splice(0));
+    if (batch.length === 200) {
+      await Promise.all(batch.splice(0));
+      if (signal?.aborted) return;
+    }
   }
   await Promise.all(batch);
 
   const pipeline = db.redis.pipeline();
   const everyone = [...DEMO.map((d) => d.account), ...names];
-  for (const a of DEMO) {
-    for (const b of DEMO) if (a !== b) pipeline.sadd(keys.friends(a.account), b.account);
-  }
   for (const account of everyone) {
     const count = 3 + Math.floor(rand() * 8);
     for (let k = 0; k < count; k++) {
@@ -106,5 +120,12 @@ export async function seedDemoData(db: Db, users = 3000): Promise<SeedResult | n
     }
   }
   await pipeline.exec();
+}
+
+/** Both of the above, in order. Returns null when the data set was seeded already. */
+export async function seedDemoData(db: Db, users = 3000): Promise<SeedResult | null> {
+  const demo = await seedDemoAccounts(db);
+  if (!demo) return null;
+  await seedGeneratedUsers(db, users);
   return { users, demo };
 }
