@@ -26,7 +26,7 @@ function client(url: string, token: string) {
           url: `${url}/trpc`,
           EventSource,
           eventSourceOptions: () => ({
-            fetch: (input: RequestInfo | URL, init?: RequestInit) =>
+            fetch: (input: string | URL | Request, init?: RequestInit) =>
               fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }),
           }),
         }),
