@@ -5,17 +5,21 @@
 import { type Db } from './db';
 import { friendsNotice } from './feed';
 import { keys } from './keys';
+import { runScript } from './scripts';
 import { LIMITS } from './schema';
 
 export type AddFriendResult = 'added' | 'already' | 'limit';
 
 export async function addFriend(db: Db, account: string, friend: string): Promise<AddFriendResult> {
-  const key = keys.friends(account);
-  if ((await db.redis.sismember(key, friend)) === 1) return 'already';
-  if ((await db.redis.scard(key)) >= LIMITS.friends) return 'limit';
-  // Live subscriptions of this account (and of whoever watches it) learn of the change.
-  await db.redis.multi().sadd(key, friend).publish(keys.channel(account), friendsNotice(account)).exec();
-  return 'added';
+  // One script checks, adds and publishes, so parallel adds cannot pass the limit. Live
+  // subscriptions of this account (and of whoever watches it) learn of the change.
+  const result = await runScript(
+    db.redis,
+    'ncAddFriend',
+    [keys.friends(account)],
+    [friend, String(LIMITS.friends), keys.channel(account), friendsNotice(account)],
+  );
+  return result as AddFriendResult;
 }
 
 /** Returns whether the friend was on the list. */

@@ -95,9 +95,23 @@ redis.call('SET', KEYS[5], ARGV[1])
 return append_event(KEYS[1], KEYS[3], KEYS[4], ARGV[4], ARGV[3], ARGV[1])
 `;
 
+/**
+ * KEYS: friends
+ * ARGV: friend, limit, channel, notice
+ * Returns 'added', 'already' or 'limit'. One step, so parallel adds cannot pass the limit.
+ */
+const ADD_FRIEND = `
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 'already' end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 'limit' end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 'added'
+`;
+
 const SCRIPTS = {
   ncUpdateProfile: { numberOfKeys: 4, lua: UPDATE },
   ncCreateAccount: { numberOfKeys: 6, lua: CREATE },
+  ncAddFriend: { numberOfKeys: 1, lua: ADD_FRIEND },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

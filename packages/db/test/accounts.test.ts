@@ -1,0 +1,176 @@
+import { describe, expect, it } from 'vitest';
+import {
+  AccountExistsError,
+  SESSION_TTL_SECONDS,
+  TokenTakenError,
+  accountForSession,
+  accountForToken,
+  createAccount,
+  createSession,
+  deleteSession,
+  getProfile,
+  hashSecret,
+  keys,
+  lastEventId,
+  newSecret,
+  secretsEqual,
+  tokenSchema,
+} from '../src';
+import { describeEachBackend } from './backends';
+import { createUser, dumpRedis } from './util';
+
+describe('secrets', () => {
+  it('hashes with SHA-256 hex and compares by value', () => {
+    expect(hashSecret('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(secretsEqual('same-secret', 'same-secret')).toBe(true);
+    expect(secretsEqual('same-secret', 'same-secreT')).toBe(false);
+  });
+
+  it('makes distinct, URL-safe secrets that pass the token schema', () => {
+    const secrets = new Set(Array.from({ length: 100 }, () => newSecret()));
+    expect(secrets.size).toBe(100);
+    for (const s of secrets) {
+      expect(s).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect(tokenSchema.safeParse(s).success).toBe(true);
+    }
+  });
+});
+
+describeEachBackend('accounts', (backend) => {
+  it('creates an account with its profile, createTime = updateTime = now', async () => {
+    const { db } = backend;
+    const created = await createAccount(
+      db,
+      { account: 'alice', token: 'alice-secret-token-1234', profile: { nick: 'Alice', email: 'a@example.com' } },
+      1_700_000_000_000,
+    );
+    expect(created.account).toBe('alice');
+    expect(created.token).toBe('alice-secret-token-1234');
+    expect(created.event).toMatchObject({ id: '1', type: 'profile', account: 'alice' });
+    const expected = {
+      account: 'alice',
+      nick: 'Alice',
+      avatar: '',
+      sign: '',
+      gender: 'unknown',
+      email: 'a@example.com',
+      birth: '',
+      tel: '',
+      custom: '',
+      createTime: 1_700_000_000_000,
+      updateTime: 1_700_000_000_000,
+    };
+    expect(created.event.profile).toEqual(expected);
+    expect(await getProfile(db, 'alice')).toEqual(expected);
+  });
+
+  it('generates a random token when none is given, and it resolves', async () => {
+    const { db } = backend;
+    const a = await createAccount(db, { account: 'a1' });
+    const b = await createAccount(db, { account: 'b1' });
+    expect(a.token).not.toBe(b.token);
+    expect(tokenSchema.safeParse(a.token).success).toBe(true);
+    expect(await accountForToken(db, a.token)).toBe('a1');
+    expect(await accountForToken(db, b.token)).toBe('b1');
+  });
+
+  it('rejects a duplicate account with AccountExistsError and changes nothing', async () => {
+    const { db } = backend;
+    await createUser(db, 'alice', { nick: 'Alice' }, 1000);
+    const before = await dumpRedis(db.redis);
+    const attempt = createAccount(db, { account: 'alice', token: 'another-token-abcdefgh', profile: { nick: 'Mallory' } });
+    await expect(attempt).rejects.toBeInstanceOf(AccountExistsError);
+    await expect(attempt).rejects.toMatchObject({ account: 'alice' });
+    expect(await dumpRedis(db.redis)).toEqual(before);
+    expect(await accountForToken(db, 'another-token-abcdefgh')).toBeNull();
+    expect((await getProfile(db, 'alice'))?.nick).toBe('Alice');
+    expect(await lastEventId(db)).toBe('1');
+  });
+
+  it('rejects a token another account uses with TokenTakenError and creates nothing', async () => {
+    const { db } = backend;
+    await createAccount(db, { account: 'alice', token: 'shared-token-0123456789' });
+    const before = await dumpRedis(db.redis);
+    await expect(
+      createAccount(db, { account: 'bob', token: 'shared-token-0123456789', profile: { nick: 'Bob' } }),
+    ).rejects.toBeInstanceOf(TokenTakenError);
+    expect(await dumpRedis(db.redis)).toEqual(before);
+    expect(await getProfile(db, 'bob')).toBeNull();
+    expect(await accountForToken(db, 'shared-token-0123456789')).toBe('alice');
+    expect(await lastEventId(db)).toBe('1');
+  });
+
+  it('resolves the right token to its account and any other token to null', async () => {
+    const { db } = backend;
+    await createUser(db, 'alice');
+    await createUser(db, 'bob');
+    expect(await accountForToken(db, 'alice-token-0123456789')).toBe('alice');
+    expect(await accountForToken(db, 'bob-token-0123456789')).toBe('bob');
+    expect(await accountForToken(db, 'alice-token-012345678')).toBeNull();
+    expect(await accountForToken(db, 'ALICE-token-0123456789')).toBeNull();
+    expect(await accountForToken(db, '')).toBeNull();
+    expect(await accountForToken(db, hashSecret('alice-token-0123456789'))).toBeNull();
+  });
+
+  it('does not resolve a token whose index entry points at an account with another token', async () => {
+    const { db } = backend;
+    await createUser(db, 'alice');
+    await createUser(db, 'bob');
+    // A forged index entry (token hash -> bob) must not beat bob's stored token hash.
+    await db.redis.set(keys.token(hashSecret('forged-token-0123456789')), 'bob');
+    expect(await accountForToken(db, 'forged-token-0123456789')).toBeNull();
+  });
+
+  it('never stores a token in plain text', async () => {
+    const { db } = backend;
+    const token = 'PlainTextCanary-7f3a9c2e5b';
+    await createAccount(db, { account: 'alice', token, profile: { nick: 'Alice', sign: 'hi' } });
+    const random = await createAccount(db, { account: 'bob' });
+    const dump = await dumpRedis(db.redis);
+    const everything = JSON.stringify([...dump.entries()]);
+    expect(dump.size).toBeGreaterThan(0);
+    // The scan does see what is stored: the hashes are there...
+    expect(everything).toContain(hashSecret(token));
+    expect(everything).toContain(hashSecret(random.token));
+    // ...and the tokens themselves are not, in any key name or value.
+    expect(everything).not.toContain(token);
+    expect(everything).not.toContain(random.token);
+    for (const [key, value] of dump) {
+      expect(key).not.toContain(token);
+      expect(JSON.stringify(value)).not.toContain(token);
+    }
+  });
+
+  it('creates, resolves and deletes web sessions', async () => {
+    const { db } = backend;
+    await createUser(db, 'alice');
+    const s1 = await createSession(db, 'alice');
+    const s2 = await createSession(db, 'alice');
+    expect(s1).not.toBe(s2);
+    expect(await accountForSession(db, s1)).toBe('alice');
+    expect(await accountForSession(db, s2)).toBe('alice');
+    expect(await accountForSession(db, `${s1}x`)).toBeNull();
+    expect(await accountForSession(db, 'no-such-session')).toBeNull();
+
+    const ttl = await db.redis.ttl(keys.session(hashSecret(s1)));
+    expect(ttl).toBeGreaterThan(SESSION_TTL_SECONDS - 60);
+    expect(ttl).toBeLessThanOrEqual(SESSION_TTL_SECONDS);
+    // The session id is not stored in plain text either.
+    expect(JSON.stringify([...(await dumpRedis(db.redis)).entries()])).not.toContain(s1);
+
+    await deleteSession(db, s1);
+    expect(await accountForSession(db, s1)).toBeNull();
+    expect(await accountForSession(db, s2)).toBe('alice');
+    await deleteSession(db, s1); // deleting twice is harmless
+    await deleteSession(db, s2);
+    expect(await accountForSession(db, s2)).toBeNull();
+  });
+
+  it('refuses account ids that are not valid before they reach a key', async () => {
+    const { db } = backend;
+    await expect(createAccount(db, { account: 'bad}account' })).rejects.toThrow(/invalid account id/);
+    await expect(createAccount(db, { account: '' })).rejects.toThrow(/invalid account id/);
+    await expect(createAccount(db, { account: 'x'.repeat(33) })).rejects.toThrow(/invalid account id/);
+    expect(await lastEventId(db)).toBe('0');
+  });
+});
