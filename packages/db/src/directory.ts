@@ -2,9 +2,10 @@
  * The user directory: prefix search on nick and account, case-insensitive and Unicode-normalised.
  *
  * One sorted set, every score 0, searched with ZRANGEBYLEX. A member is
- * `<hex of the normalised text's UTF-8>:<n|a>:<account>`: hex keeps the order byte-wise and
+ * `<hex of the normalised text's UTF-8>.<n|a>.<account>`: hex keeps the order byte-wise and
  * ASCII-only, so real Redis and ioredis-mock (which compares JS strings) order it the same, and a
- * text prefix is a hex prefix. `n` entries come from nicks, `a` entries from account ids; the
+ * text prefix is a hex prefix. The `.` sorts before every hex digit, so a shorter text comes
+ * before the longer ones it begins (`a` before `a b`, `a0`, `aa`). `n` entries come from nicks, `a` entries from account ids; the
  * script that writes a profile keeps its `n` entry in step with its nick.
  */
 import { type Db } from './db';
@@ -32,15 +33,15 @@ const hex = (text: string) => Buffer.from(text, 'utf8').toString('hex');
 /** Directory member for a nick ('' when the nick is empty: no entry). */
 export function nickMember(nick: string, account: string): string {
   const norm = normalizeForSearch(nick);
-  return norm ? `${hex(norm)}:n:${account}` : '';
+  return norm ? `${hex(norm)}.n.${account}` : '';
 }
 
 export function accountMember(account: string): string {
-  return `${hex(normalizeForSearch(account))}:a:${account}`;
+  return `${hex(normalizeForSearch(account))}.a.${account}`;
 }
 
 function parseMember(member: string): { kind: 'n' | 'a'; account: string } | null {
-  const m = /^[0-9a-f]*:([na]):(.+)$/.exec(member);
+  const m = /^[0-9a-f]*\.([na])\.(.+)$/.exec(member);
   return m ? { kind: m[1] as 'n' | 'a', account: m[2]! } : null;
 }
 
@@ -68,7 +69,7 @@ export async function searchDirectory(
 ): Promise<SearchPage> {
   const norm = normalizeForSearch(query);
   const prefix = hex(norm);
-  const max = `(${prefix}g`; // 'g' sorts after every hex digit and ':'
+  const max = `(${prefix}g`; // 'g' sorts after every hex digit and '.'
   let min = `[${prefix}`;
   if (cursor) {
     const last = decodeCursor(cursor);

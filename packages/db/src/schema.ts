@@ -94,7 +94,9 @@ export const profileFields = {
   }),
   email: z.union([
     z.literal(''),
-    maxChars(LIMITS.email).regex(EMAIL_PATTERN, 'must be an address like name@example.com'),
+    maxChars(LIMITS.email)
+      .regex(EMAIL_PATTERN, 'must be an address like name@example.com')
+      .refine((s) => oneLine(s) && noLoneSurrogates(s), 'must not contain control characters'),
   ]),
   birth: z.union([z.literal(''), z.string().refine(isRealDate, 'must be a real date as yyyy-MM-dd')]),
   tel: z.union([

@@ -119,6 +119,15 @@ describeEachBackend('directory', (backend) => {
     expect(await search(db, 'spa')).toEqual(['spacey']);
   });
 
+  it('orders matches by the matched text, a shorter text before the longer ones it begins', async () => {
+    const { db } = backend;
+    await createUser(db, 'u1', { nick: 'a b' });
+    await createUser(db, 'u2', { nick: 'a0' });
+    await createUser(db, 'u3', { nick: 'aa' });
+    await createUser(db, 'u4', { nick: 'a' });
+    expect(await search(db, 'a')).toEqual(['u4', 'u1', 'u2', 'u3']);
+  });
+
   it('an account that matches by nick and by id is listed once', async () => {
     const { db } = backend;
     await createUser(db, 'sam', { nick: 'Samuel' });
