@@ -147,9 +147,12 @@ export async function* liveChanges(options: LiveOptions): AsyncGenerator<LiveIte
         friends = new Set(await listFriends(db, viewer));
         const next = new Set([viewer, ...friends, ...extra]);
         const removed = [...interest].filter((a) => !next.has(a));
+        const added = [...next].some((a) => !interest.has(a));
         interest = next;
         await watch.add(next);
         await watch.remove(removed);
+        // A new friend's changes published before its channel was subscribed are only in the log.
+        if (added) catchUp = true;
       }
       if (catchUp) {
         catchUp = false;
