@@ -80,12 +80,16 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       // Live subscriptions are requests that never finish by themselves: end them first.
       await feed.close();
+      // Their responses (and other in-flight ones) finish later and leave keep-alive connections
+      // behind, which server.close() waits for: keep closing idle connections until drained.
       server.closeIdleConnections();
+      const sweep = setInterval(() => server.closeIdleConnections(), 20);
       const timer = setTimeout(() => {
         logger.warn({ graceMs }, 'requests still open after the grace period; closing them');
         server.closeAllConnections();
       }, graceMs);
       await drained;
+      clearInterval(sweep);
       clearTimeout(timer);
       await seeding;
       await closeDb(db);
