@@ -1,0 +1,312 @@
+/**
+ * Test helpers for apps/server: a real server on a free port (memory mode or a real Redis), typed
+ * tRPC clients that talk to it over real HTTP, and the real-Redis switch shared by every test file.
+ *
+ * Nothing here registers global hooks except `useTestServer()` and `describeRealRedis()`, which
+ * are meant to be called inside a test file (or a `describe` block).
+ */
+import { type AppRouter } from '@namecard/api';
+import { seedDemoData, newMemoryName } from '@namecard/db';
+import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { startServer, type RunningServer } from '../src/app';
+import { createLogger } from '../src/logger';
+
+export const DEMO_ACCOUNTS = ['alice', 'bob', 'carol'] as const;
+export type DemoAccount = (typeof DEMO_ACCOUNTS)[number];
+export type DemoTokens = Record<DemoAccount, string>;
+
+export interface TestServerOptions {
+  /** Redis mode against this URL (see `realRedisUrl()`); unset: memory mode. */
+  redisUrl?: string;
+  /** Generated users to seed besides alice, bob and carol (default 0). */
+  seedUsers?: number;
+  logMaxLen?: number;
+  webOrigins?: string[];
+  shutdownGraceMs?: number;
+  /**
+   * Start a second server on the same data set as this one (same memory set or the same Redis),
+   * as a second instance behind a load balancer: nothing is flushed or seeded, and the demo
+   * tokens and admin secret are those of `shareWith`.
+   */
+  shareWith?: TestServer;
+}
+
+export interface TestServer extends RunningServer {
+  /** The X-Namecard-Admin secret this server accepts. */
+  adminSecret: string;
+  /** Tokens of the demo accounts alice, bob and carol (friends of each other). */
+  tokens: DemoTokens;
+  /** The memory data set's name (memory mode) or the Redis URL (Redis mode). */
+  dataSet: string;
+}
+
+/** A random secret of the length NAMECARD_ADMIN_SECRET needs. */
+const newAdminSecret = () => `test-admin-${crypto.randomUUID()}`;
+
+/**
+ * Starts a real server on a free port with a silent logger.
+ *
+ * Memory mode gets its own fresh in-memory data set with the demo accounts seeded. Redis mode
+ * FLUSHES the database of `redisUrl` (never database 0) and seeds the same demo accounts, unless
+ * `shareWith` is given. The caller closes the server (`await server.close()`), or use
+ * `useTestServer()` in a test file.
+ */
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const shared = options.shareWith;
+  const redisUrl = shared
+    ? shared.db.mode === 'redis'
+      ? shared.dataSet
+      : undefined
+    : options.redisUrl;
+  const memoryName = redisUrl ? undefined : shared ? shared.dataSet : newMemoryName();
+  const adminSecret = shared?.adminSecret ?? newAdminSecret();
+  if (redisUrl && !shared) await flushTestRedis(redisUrl);
+
+  const running = await startServer({
+    port: 0,
+    host: '127.0.0.1',
+    redisUrl,
+    ...(memoryName ? { memoryName } : {}),
+    adminSecret,
+    seedUsers: options.seedUsers ?? 0,
+    ...(options.logMaxLen ? { logMaxLen: options.logMaxLen } : {}),
+    ...(options.webOrigins ? { webOrigins: options.webOrigins } : {}),
+    ...(options.shutdownGraceMs !== undefined ? { shutdownGraceMs: options.shutdownGraceMs } : {}),
+    logger: createLogger(process.env.NAMECARD_TEST_LOG_LEVEL ?? 'silent'),
+  });
+  try {
+    // Memory mode writes the generated users in the background: tests want them all there.
+    await running.seeding;
+    // Redis mode does not seed by itself; seed the flushed database the same way memory mode does.
+    const seed =
+      running.seed ??
+      (redisUrl && !shared ? await seedDemoData(running.db, options.seedUsers ?? 0) : null);
+    let tokens: DemoTokens;
+    if (shared) tokens = shared.tokens;
+    else if (seed) tokens = demoTokens(seed.demo);
+    else
+      throw new Error(
+        'startTestServer: the data set was seeded before, so the demo tokens are unknown',
+      );
+    return { ...running, adminSecret, tokens, dataSet: redisUrl ?? memoryName! };
+  } catch (error) {
+    await running.close();
+    throw error;
+  }
+}
+
+function demoTokens(demo: readonly { account: string; token: string }[]): DemoTokens {
+  const tokens: Partial<DemoTokens> = {};
+  for (const d of demo)
+    if ((DEMO_ACCOUNTS as readonly string[]).includes(d.account))
+      tokens[d.account as DemoAccount] = d.token;
+  for (const name of DEMO_ACCOUNTS)
+    if (!tokens[name]) throw new Error(`the seed made no demo account ${name}`);
+  return tokens as DemoTokens;
+}
+
+/**
+ * Starts a server before the tests of the enclosing file/describe and closes it after them.
+ * Read `.current` inside tests and hooks only.
+ */
+export function useTestServer(options: TestServerOptions | (() => TestServerOptions) = {}): {
+  readonly current: TestServer;
+} {
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    server = await startTestServer(typeof options === 'function' ? options() : options);
+  });
+  afterAll(async () => {
+    await server?.close();
+    server = undefined;
+  });
+  return {
+    get current(): TestServer {
+      if (!server)
+        throw new Error('useTestServer(): the server is only available inside tests and hooks');
+      return server;
+    },
+  };
+}
+
+export interface ClientOptions {
+  /** A user's token, sent as `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Sent as the raw `Authorization` header instead of `Bearer <token>` (for malformed headers). */
+  authorization?: string;
+  /** Sent in `X-Namecard-Admin`. */
+  adminSecret?: string;
+  /** The raw `Cookie` header, e.g. `nc_session=...`. */
+  cookie?: string;
+  /** Called with every HTTP response (e.g. to read `Set-Cookie`). */
+  onResponse?: (response: Response) => void;
+}
+
+/** A typed tRPC client over real HTTP; one request per call (`httpLink`, no batching). */
+export function clientFor(url: string, options: ClientOptions = {}) {
+  const headers: Record<string, string> = {};
+  if (options.authorization !== undefined) headers.authorization = options.authorization;
+  else if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+  if (options.adminSecret !== undefined) headers['x-namecard-admin'] = options.adminSecret;
+  if (options.cookie !== undefined) headers.cookie = options.cookie;
+  const { onResponse } = options;
+  const recordingFetch: typeof fetch = async (input, init) => {
+    const response = await fetch(input, init);
+    onResponse?.(response);
+    return response;
+  };
+  return createTRPCClient<AppRouter>({
+    links: [httpLink({ url: `${url}/trpc`, headers, fetch: recordingFetch })],
+  });
+}
+
+export type Client = ReturnType<typeof clientFor>;
+
+/** The admin client of a test server. */
+export const adminClient = (server: TestServer) =>
+  clientFor(server.url, { adminSecret: server.adminSecret });
+
+/** A client signed in as one of the demo accounts. */
+export const demoClient = (server: TestServer, account: DemoAccount) =>
+  clientFor(server.url, { token: server.tokens[account] });
+
+export type ApiErrorCode = NonNullable<TRPCClientError<AppRouter>['data']>['code'];
+
+/**
+ * Awaits a call that must fail with the given tRPC error code; with `fields`, the error must be a
+ * validation error whose `data.fieldErrors` names exactly those fields. Returns the error.
+ */
+export async function expectTRPCError(
+  call: Promise<unknown>,
+  code: ApiErrorCode,
+  fields?: readonly string[],
+): Promise<TRPCClientError<AppRouter>> {
+  let result: unknown;
+  try {
+    result = await call;
+  } catch (error) {
+    if (!(error instanceof TRPCClientError)) throw error;
+    const e = error as TRPCClientError<AppRouter>;
+    expect(e.data?.code, `error code (message: ${e.message})`).toBe(code);
+    if (fields) {
+      expect(e.data?.fieldErrors, `fieldErrors (message: ${e.message})`).toBeTruthy();
+      expect(Object.keys(e.data?.fieldErrors ?? {}).sort()).toEqual([...fields].sort());
+      for (const field of fields) expect(e.message).toContain(`${field}:`);
+    }
+    return e;
+  }
+  throw new Error(
+    `expected a ${code} error, but the call succeeded with ${JSON.stringify(result)}`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real Redis
+
+export const DEFAULT_TEST_REDIS_URL = 'redis://127.0.0.1:6379/8';
+
+export interface RealRedis {
+  url: string;
+  reachable: boolean;
+  /** Why it is not reachable ('' when it is). */
+  reason: string;
+}
+
+/** The database number a Redis URL selects; refuses URLs without one and database 0. */
+export function testDbNumber(url: string): number {
+  const parsed = new URL(url);
+  const text = parsed.pathname.replace(/^\//, '') || (parsed.searchParams.get('db') ?? '');
+  if (!/^\d+$/.test(text) || Number(text) === 0) {
+    throw new Error(
+      `the test Redis URL must name a database other than 0, as in ${DEFAULT_TEST_REDIS_URL} (got ${url})`,
+    );
+  }
+  return Number(text);
+}
+
+async function probe(url: string, timeoutMs = 1500): Promise<RealRedis> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => {}); // reported through the rejected promise below
+  try {
+    await redis.connect();
+    const pong = await redis.ping();
+    return pong === 'PONG'
+      ? { url, reachable: true, reason: '' }
+      : { url, reachable: false, reason: 'PING got no PONG' };
+  } catch (error) {
+    return {
+      url,
+      reachable: false,
+      reason: error instanceof Error ? error.message : String(error),
+    };
+  } finally {
+    redis.disconnect();
+  }
+}
+
+let probed: Promise<RealRedis> | undefined;
+
+/**
+ * The real Redis for tests: NAMECARD_TEST_REDIS_URL, or redis://127.0.0.1:6379/8 (never
+ * database 0: tests FLUSH it). Probed once (per test file) and never throws; use
+ * `describeRealRedis()` to run or skip tests by the result.
+ */
+export function realRedisUrl(): Promise<RealRedis> {
+  return (probed ??= (async () => {
+    const url = process.env.NAMECARD_TEST_REDIS_URL || DEFAULT_TEST_REDIS_URL;
+    testDbNumber(url);
+    const result = await probe(url);
+    if (!result.reachable) {
+      if (process.env.CI === 'true') {
+        console.error(
+          `\n[namecard/server] real Redis at ${url} is unreachable (${result.reason}); CI=true, so its tests FAIL.\n`,
+        );
+      } else {
+        console.warn(
+          `\n[namecard/server] WARNING: real-Redis tests SKIPPED: ${url} is unreachable (${result.reason}). ` +
+            'Start Redis or set NAMECARD_TEST_REDIS_URL.\n',
+        );
+      }
+    }
+    return result;
+  })());
+}
+
+/**
+ * `describe` for tests that need a real Redis; `fn` gets its URL. Skipped (with a warning) when
+ * Redis is unreachable, and failing instead when CI=true. Call it at the top level of a test file
+ * after `const redis = await realRedisUrl()`.
+ */
+export function describeRealRedis(name: string, redis: RealRedis, fn: (url: string) => void): void {
+  const fail = !redis.reachable && process.env.CI === 'true';
+  describe.skipIf(!redis.reachable && !fail)(`${name} [real Redis ${redis.url}]`, () => {
+    if (fail) {
+      beforeAll(() => {
+        throw new Error(
+          `real Redis at ${redis.url} is unreachable (${redis.reason}) and CI=true: these tests must run`,
+        );
+      });
+    }
+    fn(redis.url);
+  });
+}
+
+/** Empties the test database (refuses database 0). */
+export async function flushTestRedis(url: string): Promise<void> {
+  testDbNumber(url);
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
+  try {
+    await redis.connect();
+    await redis.flushdb();
+  } finally {
+    redis.disconnect();
+  }
+}
