@@ -11,7 +11,7 @@ import {
   type Db,
   type SeedResult,
 } from '@namecard/db';
-import { createHttpServer, listen } from './http';
+import { closeServer, createHttpServer, listen } from './http';
 import { type Logger } from './logger';
 
 export interface StartOptions {
@@ -51,6 +51,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     url: options.redisUrl,
     ...(options.memoryName ? { memoryName: options.memoryName } : {}),
     ...(options.logMaxLen ? { logMaxLen: options.logMaxLen } : {}),
+    onRedisError: (error) => logger.warn({ err: error.message }, 'Redis connection error; retrying'),
   });
   // Memory mode: the demo accounts now, the generated users in the background (the mock's Lua
   // VM makes each write take milliseconds; the server answers meanwhile).
@@ -77,7 +78,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     (closing ??= (async () => {
       const graceMs = options.shutdownGraceMs ?? 10_000;
       stopSeeding.abort();
-      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      const drained = closeServer(server);
       // Live subscriptions are requests that never finish by themselves: end them first.
       await feed.close();
       // Their responses (and other in-flight ones) finish later and leave keep-alive connections

@@ -63,7 +63,10 @@ export function createHttpServer({ deps, logger, webOrigins }: HttpOptions): Ser
     },
   });
 
-  return createServer((req, res) => {
+  const inFlight = new Set<ServerResponse>();
+  const server = createServer((req, res) => {
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
     const started = performance.now();
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     res.on('finish', () => {
@@ -90,6 +93,19 @@ export function createHttpServer({ deps, logger, webOrigins }: HttpOptions): Ser
     }
     sendJson(res, 404, { error: 'not found: the API is at /trpc, the health check at /healthz' });
   });
+  // Shutting down: responses not yet sent close their connection after them, so no new request
+  // rides a keep-alive connection while server.close() waits for it.
+  server.once('close-requested', () => {
+    for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+  });
+  return server;
+}
+
+/** Stops accepting connections and tells the requests in flight to close theirs when done. */
+export function closeServer(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.emit('close-requested');
+  return closed;
 }
 
 /** Listens and resolves with the bound port (pass 0 for any free port). */

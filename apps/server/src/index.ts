@@ -40,7 +40,9 @@ async function main() {
     lines.push(`Admin secret (X-Namecard-Admin header), made up for this run: ${config.adminSecret}`);
   }
   if (running.seed) {
-    lines.push(`Seeded ${running.seed.users} generated users and these demo accounts:`);
+    lines.push(
+      `Seeding ${running.seed.users} generated users in the background; demo accounts ready now:`,
+    );
     for (const d of running.seed.demo) lines.push(`  ${d.account.padEnd(8)} token ${d.token}   (${d.nick})`);
     const first = running.seed.demo[0];
     if (first) {

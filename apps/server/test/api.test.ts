@@ -403,11 +403,13 @@ describe('user.search', () => {
     const e1 = await expectTRPCError(
       alice.user.search.query({ query: 'alice', cursor: page.nextCursor }),
       'BAD_REQUEST',
+      ['cursor'],
     );
     expect(e1.message).toMatch(/^cursor/);
     const e2 = await expectTRPCError(
       alice.user.search.query({ query: 'user0', cursor: '!!not-base64!!' }),
       'BAD_REQUEST',
+      ['cursor'],
     );
     expect(e2.message).toMatch(/^cursor/);
   });
@@ -488,7 +490,9 @@ describe('friend.add / friend.remove / friend.list', () => {
 
   it('adding myself is BAD_REQUEST, an unknown account NOT_FOUND, a bad id names account', async () => {
     const me = await newUser();
-    await expectTRPCError(me.client.friend.add.mutate({ account: me.account }), 'BAD_REQUEST');
+    await expectTRPCError(me.client.friend.add.mutate({ account: me.account }), 'BAD_REQUEST', [
+      'account',
+    ]);
     await expectTRPCError(me.client.friend.add.mutate({ account: 'nobody-at-all' }), 'NOT_FOUND');
     await expectTRPCError(me.client.friend.add.mutate({ account: 'bad id' }), 'BAD_REQUEST', [
       'account',

@@ -204,7 +204,7 @@ describe('memory mode process', () => {
     const out = server.stdout();
     expect(out).toContain(`Namecard API on http://localhost:${port}/trpc`);
     expect(out).toContain('mode: memory');
-    expect(out).toContain('Seeded 50 generated users');
+    expect(out).toContain('Seeding 50 generated users');
     expect(Object.keys(tokens).sort()).toEqual(['alice', 'bob', 'carol']);
     for (const token of Object.values(tokens)) expect(token.length).toBeGreaterThanOrEqual(16);
     expect(adminSecret.length).toBeGreaterThanOrEqual(16);
@@ -272,12 +272,9 @@ describe('memory mode process', () => {
     expect(server.stdout()).not.toMatch(/still open after the grace period/);
   });
 
-  // KNOWN BUG (reported): the connection of a request that was in flight at SIGTERM stays open
-  // after its response (keep-alive), so it can carry NEW requests during the shutdown, and the
-  // process waits for it until keepAliveTimeout (5 s) or the 10 s grace period. A response sent
-  // while shutting down should say `Connection: close`. When it does, this test starts failing:
-  // turn `it.fails` into `it`.
-  it.fails(
+  // A request in flight at SIGTERM must not leave a keep-alive connection that could carry new
+  // requests during the shutdown: its response says `Connection: close`.
+  it(
     'while shutting down, answers the request in flight with Connection: close',
     async () => {
       const port2 = await freePort();
@@ -364,13 +361,9 @@ describe('Redis mode process with Redis unreachable', () => {
     expect(await health.json()).toEqual({ status: 'degraded', mode: 'redis', redis: false });
   });
 
-  // KNOWN BUG (reported): closeDb() awaits QUIT. ioredis answers QUIT at once when its offline
-  // queue is empty, but any command still queued (here the PING of a /healthz check, as a
-  // liveness probe would send) makes QUIT wait until maxRetriesPerRequest (20) reconnection
-  // attempts have failed: ~10 s after start, up to ~40 s once the client has retried a while.
-  // When closeDb() disconnects a client that is not ready instead, this test starts failing:
-  // turn `it.fails` into `it`.
-  it.fails('exits promptly on SIGTERM after a health check', async () => {
+  // closeDb() must not QUIT a client that is not connected: QUIT would wait behind the queued
+  // PING of a /healthz check (as a liveness probe sends) until every reconnection try failed.
+  it('exits promptly on SIGTERM after a health check', async () => {
     const { port, server } = await startWithDeadRedis();
     await (await fetch(`http://127.0.0.1:${port}/healthz`)).body?.cancel();
     server.child.kill('SIGTERM');
@@ -392,7 +385,7 @@ describeRealRedis('Redis mode process', redis, (url) => {
     });
     await server.waitFor(/Namecard API on .*mode: redis/);
     expect(server.stdout()).not.toContain('Admin secret');
-    expect(server.stdout()).not.toContain('Seeded');
+    expect(server.stdout()).not.toContain('Seeding');
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(await health.json()).toEqual({ status: 'ok', mode: 'redis', redis: true });
     server.child.kill('SIGTERM');

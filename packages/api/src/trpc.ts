@@ -18,6 +18,7 @@ import {
   type Db,
 } from '@namecard/db';
 import { ZodError } from 'zod';
+import { FieldError } from './router/errors';
 
 export const SESSION_COOKIE = 'nc_session';
 export const ADMIN_HEADER = 'x-namecard-admin';
@@ -81,6 +82,10 @@ const t = initTRPC.context<Context>().create({
     if (error.code === 'BAD_REQUEST' && error.cause instanceof ZodError) {
       const { fieldErrors, message } = describeIssues(error.cause);
       return { ...shape, message, data: { ...shape.data, fieldErrors } };
+    }
+    if (error.cause instanceof FieldError) {
+      const { field, reason } = error.cause;
+      return { ...shape, data: { ...shape.data, fieldErrors: { [field]: [reason] } } };
     }
     return { ...shape, data: { ...shape.data, fieldErrors: null } };
   },

@@ -8,12 +8,15 @@ export interface Db {
   mode: RedisMode;
   /** The change log keeps the newest this many events. */
   logMaxLen: number;
+  /** Hears of Redis connection errors (rate-limited); also used for connections made later. */
+  onRedisError?: ((error: Error) => void) | undefined;
 }
 
 export interface CreateDbOptions {
   url?: string | undefined;
   memoryName?: string;
   logMaxLen?: number;
+  onRedisError?: (error: Error) => void;
 }
 
 export const DEFAULT_LOG_MAXLEN = 100_000;
@@ -22,11 +25,13 @@ export function createDb(options: CreateDbOptions = {}): Db {
   const redis = createRedis({
     url: options.url,
     ...(options.memoryName ? { memoryName: options.memoryName } : {}),
+    ...(options.onRedisError ? { onError: options.onRedisError } : {}),
   });
   return {
     redis,
     mode: redisMode(options.url),
     logMaxLen: options.logMaxLen ?? DEFAULT_LOG_MAXLEN,
+    onRedisError: options.onRedisError,
   };
 }
 
@@ -46,6 +51,10 @@ export async function pingDb(db: Db, timeoutMs = 1000): Promise<boolean> {
 }
 
 export async function closeDb(db: Db): Promise<void> {
-  if (db.mode === 'redis') await db.redis.quit().catch(() => db.redis.disconnect());
-  else db.redis.disconnect();
+  // QUIT waits for queued commands, which wait for a Redis that may be away: only when connected.
+  if (db.mode === 'redis' && db.redis.status === 'ready') {
+    await db.redis.quit().catch(() => db.redis.disconnect());
+  } else {
+    db.redis.disconnect();
+  }
 }

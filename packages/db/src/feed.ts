@@ -10,7 +10,7 @@
 import { parseEvent, type ProfileChangeEvent } from './changes';
 import { type Db } from './db';
 import { accountOfChannel, keys } from './keys';
-import { type Redis } from './redis';
+import { duplicateRedis, type Redis } from './redis';
 
 export interface FeedListener {
   /** A profile change of a watched account. */
@@ -67,7 +67,9 @@ export class ChangeFeed {
 
   /** A feed on its own connection to the Db's Redis (or in-memory data set). */
   static forDb(db: Db): ChangeFeed {
-    return new ChangeFeed(db.redis.duplicate());
+    return new ChangeFeed(
+      duplicateRedis(db.redis, db.onRedisError ? { onError: db.onRedisError } : {}),
+    );
   }
 
   get stats() {

@@ -18,6 +18,12 @@ export interface CreateRedisOptions {
    * pub/sub), as clients of one Redis server do. Defaults to one shared set per process.
    */
   memoryName?: string;
+  /**
+   * Connection errors (Redis away, refused, reset). ioredis retries by itself; this hears of it
+   * at most once per `errorIntervalMs` (10 s). Defaults to a one-line warning on stderr.
+   */
+  onError?: (error: Error) => void;
+  errorIntervalMs?: number;
 }
 
 let memoryNames = 0;
@@ -42,18 +48,40 @@ export function redisMode(url: string | undefined): RedisMode {
 
 export function createRedis(options: CreateRedisOptions = {}): Redis {
   if (options.url) {
-    return new Redis(options.url, {
+    const redis = new Redis(options.url, {
       // Commands issued while Redis is away wait in the offline queue and go out on reconnect.
       maxRetriesPerRequest: 20,
       retryStrategy: (times) => Math.min(50 * times, 2000),
       connectionName: 'namecard',
     });
+    reportErrors(redis, options);
+    return redis;
   }
   const name = options.memoryName ?? 'namecard-memory';
   return new RedisMock({ host: 'namecard.memory', port: memoryPort(name), lazyConnect: false });
 }
 
-/** A second connection to the same server or in-memory set, for SUBSCRIBE. */
-export function duplicateRedis(redis: Redis): Redis {
-  return redis.duplicate();
+/** Listens for connection errors (an unheard 'error' event floods stderr), rate-limited. */
+export function reportErrors(redis: Redis, options: Pick<CreateRedisOptions, 'onError' | 'errorIntervalMs'>) {
+  const report =
+    options.onError ??
+    ((error: Error) => console.warn(`namecard: Redis connection error: ${error.message}`));
+  const interval = options.errorIntervalMs ?? 10_000;
+  let last = -Infinity;
+  redis.on('error', (error: Error) => {
+    const now = Date.now();
+    if (now - last < interval) return;
+    last = now;
+    report(error);
+  });
+}
+
+/** A second connection to the same server or in-memory set (for SUBSCRIBE), reporting errors alike. */
+export function duplicateRedis(
+  redis: Redis,
+  options: Pick<CreateRedisOptions, 'onError' | 'errorIntervalMs'> = {},
+): Redis {
+  const copy = redis.duplicate();
+  reportErrors(copy, options);
+  return copy;
 }

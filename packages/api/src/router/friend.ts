@@ -2,6 +2,7 @@ import { TRPCError, type TRPCRouterRecord } from '@trpc/server';
 import { accountSchema, addFriend, LIMITS, listFriends, profileExists, removeFriend } from '@namecard/db';
 import { z } from 'zod';
 import { userProcedure } from '../trpc';
+import { badField } from './errors';
 
 const friendInput = z.object({ account: accountSchema });
 
@@ -9,7 +10,7 @@ export const friendRouter = {
   /** Adds an account to my friends: its changes reach me, and it sees my email and tel. */
   add: userProcedure.input(friendInput).mutation(async ({ ctx, input }) => {
     if (input.account === ctx.account) {
-      throw new TRPCError({ code: 'BAD_REQUEST', message: 'account: you cannot add yourself' });
+      badField('account', 'you cannot add yourself');
     }
     if (!(await profileExists(ctx.db, input.account))) {
       throw new TRPCError({ code: 'NOT_FOUND', message: `no user ${input.account}` });

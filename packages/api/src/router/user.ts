@@ -19,7 +19,7 @@ import {
 } from '@namecard/db';
 import { z } from 'zod';
 import { userProcedure } from '../trpc';
-import { accountGone } from './errors';
+import { accountGone, badField } from './errors';
 
 export const userRouter = {
   /** My profile, every field (NIM: getMyInfo). */
@@ -59,7 +59,7 @@ export const userRouter = {
       return { users: await viewProfiles(ctx.db, ctx.account, page.profiles), nextCursor: page.nextCursor };
     } catch (error) {
       if (error instanceof InvalidCursorError) {
-        throw new TRPCError({ code: 'BAD_REQUEST', message: `cursor: ${error.message}` });
+        badField('cursor', error.message);
       }
       throw error;
     }
