@@ -57,6 +57,8 @@ export async function* liveChanges(options: LiveOptions): AsyncGenerator<LiveIte
   };
   // Whose private fields the viewer may see; forgotten when that account's friends change.
   const sharing = new Map<string, boolean>();
+  // Counts friend-list changes: an answer read before one may be stale by the time it arrives.
+  let friendChanges = 0;
 
   let friends = new Set(await listFriends(db, viewer));
   let interest = new Set([viewer, ...friends, ...extra]);
@@ -76,6 +78,7 @@ export async function* liveChanges(options: LiveOptions): AsyncGenerator<LiveIte
     },
     onFriendsChanged(account) {
       sharing.delete(account);
+      friendChanges++;
       if (account === viewer) friendsChanged = true;
       notify();
     },
@@ -96,16 +99,27 @@ export async function* liveChanges(options: LiveOptions): AsyncGenerator<LiveIte
   const watch = await feed.watch(interest, listener);
 
   async function view(events: ProfileChangeEvent[]): Promise<LiveItem[]> {
-    const unknown = events.map((e) => e.account).filter((a) => !sharing.has(a));
+    const shares = new Map<string, boolean>();
+    for (const e of events) {
+      const known = sharing.get(e.account);
+      if (known !== undefined) shares.set(e.account, known);
+    }
+    const unknown = [...new Set(events.map((e) => e.account))].filter((a) => !shares.has(a));
     if (unknown.length > 0) {
+      const before = friendChanges;
       const shared = await ownersSharingPrivateFields(db, unknown, viewer);
-      for (const a of unknown) sharing.set(a, shared.has(a));
+      for (const a of unknown) {
+        shares.set(a, shared.has(a));
+        // Cached only if no friend list changed meanwhile: the notice that would have cleared
+        // it may have come before the answer (e.g. the owner removed the viewer since).
+        if (friendChanges === before) sharing.set(a, shared.has(a));
+      }
     }
     return events.map((e) => ({
       id: e.id,
       type: 'profile',
       account: e.account,
-      profile: sharing.get(e.account) ? e.profile : withoutPrivateFields(e.profile),
+      profile: shares.get(e.account) ? e.profile : withoutPrivateFields(e.profile),
     }));
   }
 
