@@ -2,7 +2,7 @@
  * Accounts, their tokens and web sessions. Tokens and session ids are kept only as SHA-256
  * hashes: the hash indexes the account, and the stored hash is compared in constant time.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { type Db } from './db';
 import { accountMember, nickMember } from './directory';
 import { keys } from './keys';
@@ -45,6 +45,8 @@ export async function createAccount(
   db: Db,
   input: { account: string; token?: string | undefined; profile?: ProfilePatch | undefined },
   now = Date.now(),
+  /** Makes the write idempotent (see updateProfile). */
+  writeId: string = randomUUID(),
 ): Promise<CreatedAccount> {
   const token = input.token ?? newSecret();
   const tokenHash = hashSecret(token);
@@ -68,6 +70,7 @@ export async function createAccount(
       nickMember(input.profile?.nick ?? '', account),
       accountMember(account),
       tokenHash,
+      writeId,
       ...patchPairs(input.profile ?? {}),
     ],
   );

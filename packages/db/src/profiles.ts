@@ -2,6 +2,7 @@
  * Profiles: read one or many, create, and apply a partial update. Every write goes through one
  * Lua script that also keeps the directory index in step and logs + publishes the change event.
  */
+import { randomUUID } from 'node:crypto';
 import { type Db } from './db';
 import { nickMember } from './directory';
 import { keys } from './keys';
@@ -99,13 +100,16 @@ export class ProfileNotFoundError extends Error {
 /**
  * Applies a validated patch atomically: only the fields in it change, so two devices editing
  * different fields at once both win. `updateTime` becomes max(now, previous + 1).
- * Returns the change event (its profile is the new full profile).
+ * Returns the change event (its profile is the new full profile). `writeId` makes the write
+ * idempotent: the same id again (as when ioredis resends a command after a dropped connection)
+ * is not applied twice and answers the last event.
  */
 export async function updateProfile(
   db: Db,
   account: string,
   patch: ProfilePatch,
   now = Date.now(),
+  writeId: string = randomUUID(),
 ): Promise<ProfileChangeEvent> {
   const pairs = patchPairs(patch);
   const hasNick = patch.nick !== undefined;
@@ -120,6 +124,7 @@ export async function updateProfile(
       keys.channel(account),
       hasNick ? nickMember(patch.nick ?? '', account) : '',
       hasNick ? '1' : '0',
+      writeId,
       ...pairs,
     ],
   );

@@ -39,6 +39,12 @@ local function append_event(profile_key, log_key, seq_key, channel, maxlen, acco
   return event
 end
 
+-- The profile's last event, rebuilt: the answer to a write that is sent again.
+local function last_event(profile_key, account)
+  local seq = redis.call('HGET', profile_key, '_seq')
+  return '{"id":"' .. seq .. '","type":"profile","account":"' .. esc(account) .. '","profile":' .. profile_json(profile_key, account) .. '}'
+end
+
 local function set_nick_entry(profile_key, dir_key, member)
   local old = redis.call('HGET', profile_key, '_dirNick')
   if old then redis.call('ZREM', dir_key, old) end
@@ -63,31 +69,40 @@ end
 
 /**
  * KEYS: profile, directory, log, logSeq
- * ARGV: account, now, maxlen, channel, nickDirMember ('' = none), hasNick ('1'/'0'), field, value, ...
- * Returns the event JSON, or 'NOT_FOUND'.
+ * ARGV: account, now, maxlen, channel, nickDirMember ('' = none), hasNick ('1'/'0'), writeId,
+ *       field, value, ...
+ * Returns the event JSON, or 'NOT_FOUND'. A write whose id is the profile's last write id is a
+ * resend (ioredis resends commands in flight when a connection drops): it is not applied again,
+ * and the answer is the profile's last event.
  */
 const UPDATE = `${COMMON}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOT_FOUND' end
+if redis.call('HGET', KEYS[1], '_wid') == ARGV[7] then return last_event(KEYS[1], ARGV[1]) end
+redis.call('HSET', KEYS[1], '_wid', ARGV[7])
 local now = tonumber(ARGV[2])
 local prev = tonumber(redis.call('HGET', KEYS[1], 'updateTime') or '0')
 local ut = now
 if prev + 1 > ut then ut = prev + 1 end
 if ARGV[6] == '1' then set_nick_entry(KEYS[1], KEYS[2], ARGV[5]) end
-apply_fields(KEYS[1], 7)
+apply_fields(KEYS[1], 8)
 redis.call('HSET', KEYS[1], 'updateTime', string.format('%.0f', ut))
 return append_event(KEYS[1], KEYS[3], KEYS[4], ARGV[4], ARGV[3], ARGV[1])
 `;
 
 /**
  * KEYS: profile, directory, log, logSeq, token, auth
- * ARGV: account, now, maxlen, channel, nickDirMember, accountDirMember, tokenHash, field, value, ...
- * Returns the event JSON, 'EXISTS' or 'TOKEN_TAKEN'.
+ * ARGV: account, now, maxlen, channel, nickDirMember, accountDirMember, tokenHash, writeId,
+ *       field, value, ...
+ * Returns the event JSON, 'EXISTS' or 'TOKEN_TAKEN'; the same write sent again answers its event.
  */
 const CREATE = `${COMMON}
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'EXISTS' end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('HGET', KEYS[1], '_wid') == ARGV[8] then return last_event(KEYS[1], ARGV[1]) end
+  return 'EXISTS'
+end
 if redis.call('EXISTS', KEYS[5]) == 1 then return 'TOKEN_TAKEN' end
-redis.call('HSET', KEYS[1], 'createTime', ARGV[2], 'updateTime', ARGV[2])
-apply_fields(KEYS[1], 8)
+redis.call('HSET', KEYS[1], 'createTime', ARGV[2], 'updateTime', ARGV[2], '_wid', ARGV[8])
+apply_fields(KEYS[1], 9)
 set_nick_entry(KEYS[1], KEYS[2], ARGV[5])
 redis.call('ZADD', KEYS[2], 0, ARGV[6])
 redis.call('HSET', KEYS[6], 'tokenHash', ARGV[7])

@@ -74,6 +74,17 @@ describeEachBackend('accounts', (backend) => {
     expect(await accountForToken(db, b.token)).toBe('b1');
   });
 
+  it('the same create sent again (same write id) answers its event instead of a conflict', async () => {
+    const { db } = backend;
+    const first = await createAccount(db, { account: 'resent', token: 'resent-token-0123456789' }, 1000, 'w-1');
+    const again = await createAccount(db, { account: 'resent', token: 'resent-token-0123456789' }, 2000, 'w-1');
+    expect(again.event).toEqual(first.event);
+    expect(await lastEventId(db)).toBe(first.event.id);
+    await expect(
+      createAccount(db, { account: 'resent', token: 'resent-token-0123456789' }, 3000, 'w-2'),
+    ).rejects.toBeInstanceOf(AccountExistsError);
+  });
+
   it('rejects a duplicate account with AccountExistsError and changes nothing', async () => {
     const { db } = backend;
     await createUser(db, 'alice', { nick: 'Alice' }, 1000);

@@ -116,6 +116,18 @@ describeEachBackend('profiles', (backend) => {
     expect(stored?.createTime).toBe(T0);
   });
 
+  it('a write sent again with the same write id (a resend) is applied once', async () => {
+    const { db } = backend;
+    await createUser(db, 'alice', { nick: 'A' }, T0);
+    const first = await updateProfile(db, 'alice', { sign: 'once' }, T0 + 10, 'write-1');
+    const again = await updateProfile(db, 'alice', { sign: 'once' }, T0 + 20, 'write-1');
+    expect(again).toEqual(first);
+    expect(await lastEventId(db)).toBe(first.id);
+    expect((await getProfile(db, 'alice'))?.updateTime).toBe(T0 + 10);
+    const next = await updateProfile(db, 'alice', { sign: 'twice' }, T0 + 30, 'write-2');
+    expect(BigInt(next.id)).toBe(BigInt(first.id) + 1n);
+  });
+
   it('updateTime uses now when it is later, and handles current wall-clock times', async () => {
     const { db } = backend;
     await createUser(db, 'alice');
