@@ -27,7 +27,10 @@ function client(url: string, token: string) {
           EventSource,
           eventSourceOptions: () => ({
             fetch: (input: string | URL | Request, init?: RequestInit) =>
-              fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }),
+              fetch(input, {
+                ...init,
+                headers: { ...(init?.headers as Record<string, string>), ...headers },
+              }),
           }),
         }),
         false: httpLink({ url: `${url}/trpc`, headers }),
@@ -79,7 +82,10 @@ async function writeOnly(server: RunningServer): Promise<number[]> {
 }
 
 /** Writes through `writerServer`, subscribes through `readerServer`; one change at a time. */
-async function namecard(writerServer: RunningServer, readerServer: RunningServer): Promise<number[]> {
+async function namecard(
+  writerServer: RunningServer,
+  readerServer: RunningServer,
+): Promise<number[]> {
   const admin = createTRPCClient<AppRouter>({
     links: [httpLink({ url: `${writerServer.url}/trpc`, headers: { 'x-namecard-admin': ADMIN } })],
   });
@@ -150,7 +156,9 @@ async function main() {
   row('memory mode: write -> live event', await namecard(m, m), base);
   await m.close();
 
-  console.log(`\nLive delivery latency, one change at a time (${SAMPLES} samples each; writer's call -> subscriber's onData)`);
+  console.log(
+    `\nLive delivery latency, one change at a time (${SAMPLES} samples each; writer's call -> subscriber's onData)`,
+  );
   console.table(rows);
 }
 

@@ -51,7 +51,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     url: options.redisUrl,
     ...(options.memoryName ? { memoryName: options.memoryName } : {}),
     ...(options.logMaxLen ? { logMaxLen: options.logMaxLen } : {}),
-    onRedisError: (error) => logger.warn({ err: error.message }, 'Redis connection error; retrying'),
+    onRedisError: (error) =>
+      logger.warn({ err: error.message }, 'Redis connection error; retrying'),
   });
   // Memory mode: the demo accounts now, the generated users in the background (the mock's Lua
   // VM makes each write take milliseconds; the server answers meanwhile).
@@ -67,7 +68,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       : Promise.resolve();
   const feed = ChangeFeed.forDb(db);
   const server = createHttpServer({
-    deps: { db, feed, adminSecret: options.adminSecret, secureCookies: options.secureCookies ?? false },
+    deps: {
+      db,
+      feed,
+      adminSecret: options.adminSecret,
+      secureCookies: options.secureCookies ?? false,
+    },
     logger,
     webOrigins: options.webOrigins ?? [],
   });

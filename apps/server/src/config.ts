@@ -52,7 +52,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     redisUrl: e.REDIS_URL,
     adminSecret: e.NAMECARD_ADMIN_SECRET ?? randomBytes(18).toString('base64url'),
     adminSecretGenerated: !e.NAMECARD_ADMIN_SECRET,
-    webOrigins: e.NAMECARD_WEB_ORIGIN.split(',').map((o) => o.trim()).filter(Boolean),
+    webOrigins: e.NAMECARD_WEB_ORIGIN.split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
     seedUsers: e.NAMECARD_SEED_USERS,
     logMaxLen: e.NAMECARD_LOG_MAXLEN,
     secureCookies: e.NAMECARD_SECURE_COOKIES === '1',

@@ -4,7 +4,13 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo } from 'node:net';
-import { ADMIN_HEADER, appRouter, createTRPCContext, SESSION_COOKIE, type ApiDeps } from '@namecard/api';
+import {
+  ADMIN_HEADER,
+  appRouter,
+  createTRPCContext,
+  SESSION_COOKIE,
+  type ApiDeps,
+} from '@namecard/api';
 import { pingDb } from '@namecard/db';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { parse as parseCookies } from 'cookie';
@@ -71,7 +77,12 @@ export function createHttpServer({ deps, logger, webOrigins }: HttpOptions): Ser
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     res.on('finish', () => {
       logger.info(
-        { method: req.method, path, status: res.statusCode, ms: Math.round(performance.now() - started) },
+        {
+          method: req.method,
+          path,
+          status: res.statusCode,
+          ms: Math.round(performance.now() - started),
+        },
         'request',
       );
     });
@@ -83,7 +94,11 @@ export function createHttpServer({ deps, logger, webOrigins }: HttpOptions): Ser
     }
     if (path === '/healthz') {
       void pingDb(deps.db).then((redis) =>
-        sendJson(res, redis ? 200 : 503, { status: redis ? 'ok' : 'degraded', mode: deps.db.mode, redis }),
+        sendJson(res, redis ? 200 : 503, {
+          status: redis ? 'ok' : 'degraded',
+          mode: deps.db.mode,
+          redis,
+        }),
       );
       return;
     }

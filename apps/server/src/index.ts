@@ -37,13 +37,16 @@ async function main() {
     `Namecard API on http://localhost:${running.port}/trpc  (health: /healthz, mode: ${mode})`,
   ];
   if (config.adminSecretGenerated) {
-    lines.push(`Admin secret (X-Namecard-Admin header), made up for this run: ${config.adminSecret}`);
+    lines.push(
+      `Admin secret (X-Namecard-Admin header), made up for this run: ${config.adminSecret}`,
+    );
   }
   if (running.seed) {
     lines.push(
       `Seeding ${running.seed.users} generated users in the background; demo accounts ready now:`,
     );
-    for (const d of running.seed.demo) lines.push(`  ${d.account.padEnd(8)} token ${d.token}   (${d.nick})`);
+    for (const d of running.seed.demo)
+      lines.push(`  ${d.account.padEnd(8)} token ${d.token}   (${d.nick})`);
     const first = running.seed.demo[0];
     if (first) {
       lines.push(

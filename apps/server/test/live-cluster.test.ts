@@ -37,7 +37,8 @@ describeRealRedis('two instances on one Redis', await liveRedis(CLUSTER_DB), (ur
     await waitFor(
       () => a.feed.stats.listeners === 0 && b.feed.stats.listeners === 0,
       5000,
-      () => `no listeners left, got A ${JSON.stringify(a.feed.stats)}, B ${JSON.stringify(b.feed.stats)}`,
+      () =>
+        `no listeners left, got A ${JSON.stringify(a.feed.stats)}, B ${JSON.stringify(b.feed.stats)}`,
     );
   });
   afterAll(async () => {
@@ -89,9 +90,10 @@ describeRealRedis('two instances on one Redis', await liveRedis(CLUSTER_DB), (ur
       expectStrictlyIncreasingIds(sub.items);
       const signs = sub.profiles().map((p) => p.profile.sign);
       for (const k of [0, 1]) {
-        expect(signs.filter((s) => s.startsWith(`w${k} `)), describeItems(sub.items)).toEqual(
-          Array.from({ length: 20 }, (_, i) => `w${k} ${i}`),
-        );
+        expect(
+          signs.filter((s) => s.startsWith(`w${k} `)),
+          describeItems(sub.items),
+        ).toEqual(Array.from({ length: 20 }, (_, i) => `w${k} ${i}`));
       }
     }
     expect(onB.items.map((i) => i.id)).toEqual(onA.items.map((i) => i.id));
@@ -106,7 +108,9 @@ describeRealRedis('two instances on one Redis', await liveRedis(CLUSTER_DB), (ur
     for (let i = 0; i < 5; i++) await bob.user.updateMyInfo.mutate({ sign: `missed ${i}` });
     const again = subscribe(b.url, { token: a.tokens.alice, lastEventId: last });
     await again.waitForReady();
-    expect(again.profiles().map((p) => p.profile.sign)).toEqual(Array.from({ length: 5 }, (_, i) => `missed ${i}`));
+    expect(again.profiles().map((p) => p.profile.sign)).toEqual(
+      Array.from({ length: 5 }, (_, i) => `missed ${i}`),
+    );
     await liveClientFor(a.url, a.tokens.carol).user.updateMyInfo.mutate({ sign: 'live on B' });
     await again.waitForProfile('carol', (p) => p.sign === 'live on B');
     expectStrictlyIncreasingIds(again.items);

@@ -27,7 +27,9 @@ const redisServer = {
   reason: version.error?.message ?? version.stderr ?? '',
 };
 if (!redisServer.reachable && process.env.CI !== 'true') {
-  console.warn(`\n[namecard/server] WARNING: Redis restart tests SKIPPED: no redis-server on PATH (${redisServer.reason}).\n`);
+  console.warn(
+    `\n[namecard/server] WARNING: Redis restart tests SKIPPED: no redis-server on PATH (${redisServer.reason}).\n`,
+  );
 }
 
 interface Ack {
@@ -47,7 +49,11 @@ interface Writer {
 }
 
 /** Writes `sign` values one after another until stopped; a failed write is recorded and the next one goes on. */
-function startWriter(account: string, write: (sign: string) => Promise<Omit<Ack, 'sign'>>, restarted: () => boolean): Writer {
+function startWriter(
+  account: string,
+  write: (sign: string) => Promise<Omit<Ack, 'sign'>>,
+  restarted: () => boolean,
+): Writer {
   const acked: Ack[] = [];
   const failed: string[] = [];
   let afterRestart = 0;
@@ -94,16 +100,27 @@ describeRealRedis('Redis restart under a live subscription', redisServer, () => 
   });
 
   it('delivers every acknowledged write once, in order, across the restart', async () => {
-    const { token: daveToken } = await adminClient(server).admin.createAccount.mutate({ account: 'dave' });
+    const { token: daveToken } = await adminClient(server).admin.createAccount.mutate({
+      account: 'dave',
+    });
     expect(daveToken).toBeTruthy();
-    const sub: LiveSubscription = subscribeLive(server.url, { token: server.tokens.alice, accounts: ['dave'] });
+    const sub: LiveSubscription = subscribeLive(server.url, {
+      token: server.tokens.alice,
+      accounts: ['dave'],
+    });
     try {
       await sub.waitForReady();
       let restarted = false;
       const bobApi = liveClientFor(server.url, server.tokens.bob);
       const writers = [
         // bob is alice's friend; through the API of the server alice is subscribed to.
-        startWriter('bob', async (sign) => ({ updateTime: (await bobApi.user.updateMyInfo.mutate({ sign })).updateTime }), () => restarted),
+        startWriter(
+          'bob',
+          async (sign) => ({
+            updateTime: (await bobApi.user.updateMyInfo.mutate({ sign })).updateTime,
+          }),
+          () => restarted,
+        ),
         // dave is watched; written through the store on a connection of its own.
         startWriter(
           'dave',
@@ -115,20 +132,34 @@ describeRealRedis('Redis restart under a live subscription', redisServer, () => 
         ),
       ];
       try {
-        await waitFor(() => writers.every((w) => w.acked.length >= 15), 10_000, 'writes before the restart');
-        await waitFor(() => sub.profiles().length >= 20, 10_000, () => `events before the restart${describeItems(sub.items)}`);
+        await waitFor(
+          () => writers.every((w) => w.acked.length >= 15),
+          10_000,
+          'writes before the restart',
+        );
+        await waitFor(
+          () => sub.profiles().length >= 20,
+          10_000,
+          () => `events before the restart${describeItems(sub.items)}`,
+        );
 
         await redis.stop();
         expect(redis.running()).toBe(false);
         // Down for a moment while the writers keep trying.
         const ackedWhileDown = writers.map((w) => w.acked.length);
         await new Promise((resolve) => setTimeout(resolve, 300));
-        expect(writers.map((w) => w.acked.length), 'no write acknowledged while Redis was down').toEqual(ackedWhileDown);
+        expect(
+          writers.map((w) => w.acked.length),
+          'no write acknowledged while Redis was down',
+        ).toEqual(ackedWhileDown);
         restarted = true;
         await redis.start();
 
-        await waitFor(() => writers.every((w) => w.ackedAfterRestart() >= 15), 20_000, () =>
-          `writes after the restart (${writers.map((w) => `${w.account}: ${w.ackedAfterRestart()}, failed ${w.failed.length}`).join('; ')})`,
+        await waitFor(
+          () => writers.every((w) => w.ackedAfterRestart() >= 15),
+          20_000,
+          () =>
+            `writes after the restart (${writers.map((w) => `${w.account}: ${w.ackedAfterRestart()}, failed ${w.failed.length}`).join('; ')})`,
         );
       } finally {
         await Promise.all(writers.map((w) => w.stop()));
@@ -148,7 +179,10 @@ describeRealRedis('Redis restart under a live subscription', redisServer, () => 
       expect(gap).toBe(false);
       for (const w of writers) {
         const delivered = sub.profiles(w.account);
-        expect(delivered.map((p) => `${p.id} ${p.profile.sign}`), `${w.account}: delivered = logged`).toEqual(
+        expect(
+          delivered.map((p) => `${p.id} ${p.profile.sign}`),
+          `${w.account}: delivered = logged`,
+        ).toEqual(
           events.filter((e) => e.account === w.account).map((e) => `${e.id} ${e.profile.sign}`),
         );
         // Every acknowledged write, in the order acknowledged (each writer writes sequentially).

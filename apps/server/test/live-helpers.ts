@@ -34,7 +34,9 @@ export async function waitFor(
   for (;;) {
     if (await predicate()) return;
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
@@ -85,9 +87,7 @@ export function withDb(redisUrl: string, db: number): string {
 // Subscription client
 
 export type LiveData =
-  | { type: 'ready' }
-  | { type: 'resync' }
-  | { type: 'profile'; account: string; profile: Profile };
+  { type: 'ready' } | { type: 'resync' } | { type: 'profile'; account: string; profile: Profile };
 
 /** One item as `onData` delivers it: the tracked event id and the item. */
 export interface LiveEnvelope {
@@ -118,7 +118,11 @@ export interface LiveSubscription {
   /** Profile items, optionally of one account. */
   profiles(account?: string): { id: string; account: string; profile: Profile }[];
   /** Waits until `predicate(items)` holds. */
-  waitFor(predicate: (items: LiveEnvelope[]) => boolean, timeoutMs?: number, what?: string): Promise<void>;
+  waitFor(
+    predicate: (items: LiveEnvelope[]) => boolean,
+    timeoutMs?: number,
+    what?: string,
+  ): Promise<void>;
   /** Waits for the `n`th `ready` item (1 = the first) and returns it. */
   waitForReady(n?: number, timeoutMs?: number): Promise<LiveEnvelope>;
   /** Waits for a profile item of `account` matching `match` and returns it. */
@@ -162,9 +166,15 @@ export function liveClientFor(url: string, token?: string, options: LiveClientOp
               if (retryMs === undefined || !response.body) return response;
               const retry = new TextEncoder().encode(`retry: ${retryMs}\n\n`);
               const body = response.body.pipeThrough(
-                new TransformStream<Uint8Array, Uint8Array>({ start: (controller) => controller.enqueue(retry) }),
+                new TransformStream<Uint8Array, Uint8Array>({
+                  start: (controller) => controller.enqueue(retry),
+                }),
               );
-              return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+              return new Response(body, {
+                status: response.status,
+                statusText: response.statusText,
+                headers: response.headers,
+              });
             },
           }),
         }),
@@ -175,10 +185,13 @@ export function liveClientFor(url: string, token?: string, options: LiveClientOp
 }
 
 const describeItem = (item: LiveEnvelope) =>
-  item.data.type === 'profile' ? `${item.id}:${item.data.account}:${item.data.profile.sign}` : `${item.id}:${item.data.type}`;
+  item.data.type === 'profile'
+    ? `${item.id}:${item.data.account}:${item.data.profile.sign}`
+    : `${item.id}:${item.data.type}`;
 
 /** `id:account:sign` / `id:ready` of each item, for failure messages. */
-export const describeItems = (items: readonly LiveEnvelope[]) => `[${items.map(describeItem).join(', ')}]`;
+export const describeItems = (items: readonly LiveEnvelope[]) =>
+  `[${items.map(describeItem).join(', ')}]`;
 
 /**
  * Every profile item's id is greater than the one before it (so none came twice or out of
@@ -188,7 +201,9 @@ export function expectStrictlyIncreasingIds(items: readonly LiveEnvelope[]): voi
   for (let i = 1; i < items.length; i++) {
     const [prev, cur] = [BigInt(items[i - 1]!.id), BigInt(items[i]!.id)];
     if (items[i]!.data.type === 'profile' ? !(cur > prev) : !(cur >= prev)) {
-      throw new Error(`item ${i} (id ${items[i]!.id}) does not follow id ${items[i - 1]!.id}: ${describeItems(items)}`);
+      throw new Error(
+        `item ${i} (id ${items[i]!.id}) does not follow id ${items[i - 1]!.id}: ${describeItems(items)}`,
+      );
     }
   }
 }
@@ -212,7 +227,8 @@ export function subscribeLive(url: string, options: SubscribeOptions = {}): Live
     onStarted: () => starts++,
     onConnectionStateChange: (state) => states.push({ state: state.state, error: state.error }),
   });
-  const seen = () => `; got ${describeItems(items)}${errors.length ? `, errors ${errors.map(String).join(' | ')}` : ''}`;
+  const seen = () =>
+    `; got ${describeItems(items)}${errors.length ? `, errors ${errors.map(String).join(' | ')}` : ''}`;
 
   const live: LiveSubscription = {
     items,
@@ -229,20 +245,36 @@ export function subscribeLive(url: string, options: SubscribeOptions = {}): Live
           : [],
       ),
     async waitFor(predicate, timeoutMs = 5000, what = 'items') {
-      await waitFor(() => predicate(items), timeoutMs, () => `${what}${seen()}`);
+      await waitFor(
+        () => predicate(items),
+        timeoutMs,
+        () => `${what}${seen()}`,
+      );
     },
     async waitForReady(n = 1, timeoutMs = 5000) {
       const readies = () => items.filter((i) => i.data.type === 'ready');
-      await waitFor(() => readies().length >= n, timeoutMs, () => `ready #${n}${seen()}`);
+      await waitFor(
+        () => readies().length >= n,
+        timeoutMs,
+        () => `ready #${n}${seen()}`,
+      );
       return readies()[n - 1]!;
     },
     async waitForProfile(account, match, timeoutMs = 5000) {
       const find = () => live.profiles(account).find((p) => match(p.profile));
-      await waitFor(() => find() !== undefined, timeoutMs, () => `a matching profile of ${account}${seen()}`);
+      await waitFor(
+        () => find() !== undefined,
+        timeoutMs,
+        () => `a matching profile of ${account}${seen()}`,
+      );
       return find()!;
     },
     async waitForError(timeoutMs = 5000) {
-      await waitFor(() => errors.length > 0, timeoutMs, () => `an error${seen()}`);
+      await waitFor(
+        () => errors.length > 0,
+        timeoutMs,
+        () => `an error${seen()}`,
+      );
       return errors[0];
     },
     unsubscribe: () => subscription.unsubscribe(),
@@ -464,7 +496,20 @@ export async function startRedisServer(timeoutMs = 10_000): Promise<RedisProcess
     if (child) throw new Error('redis-server is already running');
     const proc = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--dir',
+        dir,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child = proc;

@@ -6,7 +6,13 @@
  */
 import { lastEventId, keys } from '@namecard/db';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { adminClient, describeRealRedis, startTestServer, type TestServer, type TestServerOptions } from './helpers';
+import {
+  adminClient,
+  describeRealRedis,
+  startTestServer,
+  type TestServer,
+  type TestServerOptions,
+} from './helpers';
 import {
   describeItems,
   expectStrictlyIncreasingIds,
@@ -27,14 +33,21 @@ const RESET_DB = 13;
 
 /** A server for one describe block, closed after it; every subscription ends after each test. */
 function useLiveServer(options: () => TestServerOptions) {
-  const state: { server: TestServer; subs: LiveSubscription[] } = { server: undefined as never, subs: [] };
+  const state: { server: TestServer; subs: LiveSubscription[] } = {
+    server: undefined as never,
+    subs: [],
+  };
   beforeAll(async () => {
     state.server = await startTestServer({ shutdownGraceMs: 300, ...options() });
   });
   afterEach(async () => {
     for (const s of state.subs.splice(0)) s.unsubscribe();
     const { feed } = state.server;
-    await waitFor(() => feed.stats.listeners === 0, 5000, () => `no listeners left, got ${JSON.stringify(feed.stats)}`);
+    await waitFor(
+      () => feed.stats.listeners === 0,
+      5000,
+      () => `no listeners left, got ${JSON.stringify(feed.stats)}`,
+    );
   });
   afterAll(async () => {
     await state.server?.close();
@@ -53,10 +66,16 @@ function useLiveServer(options: () => TestServerOptions) {
 }
 
 const summary = (items: readonly LiveEnvelope[]) =>
-  items.map((i) => (i.data.type === 'profile' ? `${i.data.account}:${i.data.profile.sign}` : i.data.type));
+  items.map((i) =>
+    i.data.type === 'profile' ? `${i.data.account}:${i.data.profile.sign}` : i.data.type,
+  );
 
 /** Subscribes, waits for `ready`, sees one live change of bob arrive, then unsubscribes; returns its id. */
-async function subscribeAndLeave(ctx: ReturnType<typeof useLiveServer>, accounts: string[], tag: string): Promise<string> {
+async function subscribeAndLeave(
+  ctx: ReturnType<typeof useLiveServer>,
+  accounts: string[],
+  tag: string,
+): Promise<string> {
   const { server } = ctx;
   const first = ctx.subscribe(server.url, { token: server.tokens.alice, accounts });
   await first.waitForReady();
@@ -103,7 +122,11 @@ function resumeSuite(redisUrls?: { resume: string; smallLog: string; reset: stri
       }
       const newest = await lastEventId(server.db);
 
-      const again = ctx.subscribe(server.url, { token: server.tokens.alice, accounts: [watched.account], lastEventId: last });
+      const again = ctx.subscribe(server.url, {
+        token: server.tokens.alice,
+        accounts: [watched.account],
+        lastEventId: last,
+      });
       const ready = await again.waitForReady();
       expect(ready.id).toBe(newest);
       const replayed = again.items.slice(0, again.items.indexOf(ready));
@@ -121,7 +144,10 @@ function resumeSuite(redisUrls?: { resume: string; smallLog: string; reset: stri
       // Then live.
       await ctx.as(server.tokens.carol).user.updateMyInfo.mutate({ sign: 'after the resume' });
       await again.waitForProfile('carol', (p) => p.sign === 'after the resume');
-      expect(summary(again.items.slice(again.items.indexOf(ready)))).toEqual(['ready', 'carol:after the resume']);
+      expect(summary(again.items.slice(again.items.indexOf(ready)))).toEqual([
+        'ready',
+        'carol:after the resume',
+      ]);
       expectStrictlyIncreasingIds(again.items);
     });
 
@@ -153,7 +179,11 @@ function resumeSuite(redisUrls?: { resume: string; smallLog: string; reset: stri
       const { server } = ctx;
       const proxy: TcpProxy = await startTcpProxy(server.port);
       try {
-        const sub = ctx.subscribe(server.url, { token: server.tokens.alice, subscriptionUrl: proxy.url, retryMs: 50 });
+        const sub = ctx.subscribe(server.url, {
+          token: server.tokens.alice,
+          subscriptionUrl: proxy.url,
+          retryMs: 50,
+        });
         await sub.waitForReady();
         await ctx.as(server.tokens.bob).user.updateMyInfo.mutate({ sign: 'before the cut' });
         await sub.waitForProfile('bob', (p) => p.sign === 'before the cut');
@@ -169,8 +199,16 @@ function resumeSuite(redisUrls?: { resume: string; smallLog: string; reset: stri
           expected.push(`${who}:while cut ${i}`);
         }
         // The EventSource kept trying meanwhile (and was refused)...
-        await waitFor(() => proxy.rejected() >= 2, 5000, 'reconnection attempts while the server is unreachable');
-        await waitFor(() => server.feed.stats.listeners === 0, 5000, 'the cut subscription to end on the server');
+        await waitFor(
+          () => proxy.rejected() >= 2,
+          5000,
+          'reconnection attempts while the server is unreachable',
+        );
+        await waitFor(
+          () => server.feed.stats.listeners === 0,
+          5000,
+          'the cut subscription to end on the server',
+        );
         proxy.setBlocked(false);
         // ...and once it gets through, it resumes with Last-Event-ID: the missed changes, then ready.
         await sub.waitForReady(2, 5000);
@@ -191,7 +229,10 @@ function resumeSuite(redisUrls?: { resume: string; smallLog: string; reset: stri
   });
 
   describe('with a log of 10 events', () => {
-    const ctx = useLiveServer(() => ({ logMaxLen: 10, ...(redisUrls ? { redisUrl: redisUrls.smallLog } : {}) }));
+    const ctx = useLiveServer(() => ({
+      logMaxLen: 10,
+      ...(redisUrls ? { redisUrl: redisUrls.smallLog } : {}),
+    }));
 
     it('10 changes while away still fit: all replayed, no resync', async () => {
       const { server } = ctx;
@@ -200,7 +241,10 @@ function resumeSuite(redisUrls?: { resume: string; smallLog: string; reset: stri
       for (let i = 0; i < 10; i++) await bob.user.updateMyInfo.mutate({ sign: `fits ${i}` });
       const again = ctx.subscribe(server.url, { token: server.tokens.alice, lastEventId: last });
       await again.waitForReady();
-      expect(summary(again.items)).toEqual([...Array.from({ length: 10 }, (_, i) => `bob:fits ${i}`), 'ready']);
+      expect(summary(again.items)).toEqual([
+        ...Array.from({ length: 10 }, (_, i) => `bob:fits ${i}`),
+        'ready',
+      ]);
       expectStrictlyIncreasingIds(again.items);
     });
 
@@ -225,7 +269,8 @@ function resumeSuite(redisUrls?: { resume: string; smallLog: string; reset: stri
       const { server } = ctx;
       const last = await subscribeAndLeave(ctx, [], 's3');
       const bob = ctx.as(server.tokens.bob);
-      for (let i = 0; i < 11; i++) await bob.user.updateMyInfo.mutate({ sign: `one too many ${i}` });
+      for (let i = 0; i < 11; i++)
+        await bob.user.updateMyInfo.mutate({ sign: `one too many ${i}` });
       const again = ctx.subscribe(server.url, { token: server.tokens.alice, lastEventId: last });
       await again.waitForReady();
       expect(summary(again.items)).toEqual(['resync', 'ready']);

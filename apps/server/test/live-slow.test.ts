@@ -43,7 +43,11 @@ describeRealRedis('a subscriber that stops reading', await liveRedis(SLOW_DB), (
     const heapBefore = heapAfterGc();
 
     const raw = await openRawSse(server.url, server.tokens.alice, {});
-    await waitFor(() => raw.text().includes('"type":"ready"'), 5000, () => `ready on the raw connection: ${raw.text()}`);
+    await waitFor(
+      () => raw.text().includes('"type":"ready"'),
+      5000,
+      () => `ready on the raw connection: ${raw.text()}`,
+    );
     raw.pause();
     const lastIdBefore = raw.ids().at(-1)!;
     expect(lastIdBefore).toMatch(/^\d+$/);
@@ -53,12 +57,17 @@ describeRealRedis('a subscriber that stops reading', await liveRedis(SLOW_DB), (
     // (the socket buffers take the first few hundred events, the server holds the next
     // DEFAULT_MAX_QUEUE), then a few more; the heap is sampled meanwhile.
     let peakHeap = 0;
-    const sampler = setInterval(() => (peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed)), 20);
+    const sampler = setInterval(
+      () => (peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed)),
+      20,
+    );
     let written = 0;
     let cutAfter = -1;
     const writeBatch = async () => {
       await Promise.all(
-        Array.from({ length: 100 }, (_, k) => updateProfile(server.db, 'bob', { sign: `${written + k} `.padEnd(LIMITS.sign, '鲍') })),
+        Array.from({ length: 100 }, (_, k) =>
+          updateProfile(server.db, 'bob', { sign: `${written + k} `.padEnd(LIMITS.sign, '鲍') }),
+        ),
       );
       written += 100;
     };
@@ -67,17 +76,26 @@ describeRealRedis('a subscriber that stops reading', await liveRedis(SLOW_DB), (
       cutAfter = written;
       for (let i = 0; i < 3; i++) await writeBatch();
       // The server forgot the subscriber while it still holds the connection and does not read.
-      await waitFor(() => server.feed.stats.listeners === 0, 10_000, () => `the listener to go, stats ${JSON.stringify(server.feed.stats)}`);
+      await waitFor(
+        () => server.feed.stats.listeners === 0,
+        10_000,
+        () => `the listener to go, stats ${JSON.stringify(server.feed.stats)}`,
+      );
     } finally {
       clearInterval(sampler);
     }
-    expect(cutAfter, 'changes written when the subscriber was cut off').toBeGreaterThan(DEFAULT_MAX_QUEUE);
+    expect(cutAfter, 'changes written when the subscriber was cut off').toBeGreaterThan(
+      DEFAULT_MAX_QUEUE,
+    );
     expect(server.feed.stats).toEqual({ listeners: 0, channels: 0 });
     expect(raw.isClosed()).toBe(false);
     // What the server held for it went with it: the heap is back near where it was (with the
     // backlog kept, it would be ~5 KB per waiting event above it: ~11 MB in this test).
     const growth = heapAfterGc() - heapBefore;
-    expect(growth, `heap growth ${(growth / MB).toFixed(1)} MB (peak ${((peakHeap - heapBefore) / MB).toFixed(1)} MB)`).toBeLessThan(6 * MB);
+    expect(
+      growth,
+      `heap growth ${(growth / MB).toFixed(1)} MB (peak ${((peakHeap - heapBefore) / MB).toFixed(1)} MB)`,
+    ).toBeLessThan(6 * MB);
 
     // Reading again, the client finds its response cut short: it got what the socket buffers held.
     raw.resume();

@@ -90,7 +90,10 @@ function liveSuite(start: () => Promise<TestServer>, raceRounds: number) {
     // Once dave adds alice, his private fields reach her in the next event.
     await dave.client.friend.add.mutate({ account: 'alice' });
     await dave.client.user.updateMyInfo.mutate({ sign: 'now a friend of alice' });
-    const shared = await alice.waitForProfile(dave.account, (p) => p.sign === 'now a friend of alice');
+    const shared = await alice.waitForProfile(
+      dave.account,
+      (p) => p.sign === 'now a friend of alice',
+    );
     expect(shared.profile.email).toBe(`${dave.account}@example.com`);
     expect(shared.profile.tel).toBe('+1-555-0100');
 
@@ -107,7 +110,10 @@ function liveSuite(start: () => Promise<TestServer>, raceRounds: number) {
     const alice = subscribe(server.url, { token: server.tokens.alice });
     await alice.waitForReady();
     // Someone watching the stranger proves the change was published.
-    const carol = subscribe(server.url, { token: server.tokens.carol, accounts: [stranger.account] });
+    const carol = subscribe(server.url, {
+      token: server.tokens.carol,
+      accounts: [stranger.account],
+    });
     await carol.waitForReady();
     await stranger.client.user.updateMyInfo.mutate({ sign: 'secret life' });
     await carol.waitForProfile(stranger.account, (p) => p.sign === 'secret life');
@@ -134,7 +140,9 @@ function liveSuite(start: () => Promise<TestServer>, raceRounds: number) {
     const alice = subscribe(server.url, { token: server.tokens.alice });
     await alice.waitForReady();
     await frank.client.user.updateMyInfo.mutate({ sign: 'before' });
-    expect((await as(server.tokens.alice).friend.add.mutate({ account: frank.account })).added).toBe(true);
+    expect(
+      (await as(server.tokens.alice).friend.add.mutate({ account: frank.account })).added,
+    ).toBe(true);
     // Right after the add is acknowledged: this change must not fall between the add and the
     // subscription to frank's channel.
     await frank.client.user.updateMyInfo.mutate({ sign: 'after' });
@@ -160,8 +168,13 @@ function liveSuite(start: () => Promise<TestServer>, raceRounds: number) {
     }
     await as(server.tokens.alice).user.updateMyInfo.mutate({ sign: 'after the quick friends' });
     await alice.waitForProfile('alice', (p) => p.sign === 'after the quick friends');
-    const missing = added.filter((a) => !alice.profiles(a).some((p) => p.profile.sign === 'right after the add'));
-    expect(missing, `new friends whose first change was lost; got ${describeItems(alice.items)}`).toEqual([]);
+    const missing = added.filter(
+      (a) => !alice.profiles(a).some((p) => p.profile.sign === 'right after the add'),
+    );
+    expect(
+      missing,
+      `new friends whose first change was lost; got ${describeItems(alice.items)}`,
+    ).toEqual([]);
     expectStrictlyIncreasingIds(alice.items);
   });
 
@@ -197,12 +210,16 @@ function liveSuite(start: () => Promise<TestServer>, raceRounds: number) {
       await Promise.all([
         updateProfile(server.db, owner.account, { sign: `before removal ${k}` }),
         (async () => {
-          while (process.hrtime.bigint() < spinUntil) await new Promise((resolve) => setImmediate(resolve));
+          while (process.hrtime.bigint() < spinUntil)
+            await new Promise((resolve) => setImmediate(resolve));
           await removeFriend(server.db, owner.account, 'alice');
         })(),
       ]);
       await updateProfile(server.db, owner.account, { sign: `after removal ${k}` });
-      const after = await alice.waitForProfile(owner.account, (p) => p.sign === `after removal ${k}`);
+      const after = await alice.waitForProfile(
+        owner.account,
+        (p) => p.sign === `after removal ${k}`,
+      );
       if ('email' in after.profile || 'tel' in after.profile) leaked.push(k);
     }
     expect(leaked, 'rounds whose change after the removal still carried email/tel').toEqual([]);
@@ -216,10 +233,16 @@ function liveSuite(start: () => Promise<TestServer>, raceRounds: number) {
 
   it(`accepts ${LIMITS.watch} watched accounts; ${LIMITS.watch + 1} is BAD_REQUEST`, async () => {
     const accounts = (k: number) => Array.from({ length: k }, (_, i) => `w${i}`);
-    const ok = subscribe(server.url, { token: server.tokens.alice, accounts: accounts(LIMITS.watch) });
+    const ok = subscribe(server.url, {
+      token: server.tokens.alice,
+      accounts: accounts(LIMITS.watch),
+    });
     await ok.waitForReady();
     expect(ok.errors).toEqual([]);
-    const over = subscribe(server.url, { token: server.tokens.alice, accounts: accounts(LIMITS.watch + 1) });
+    const over = subscribe(server.url, {
+      token: server.tokens.alice,
+      accounts: accounts(LIMITS.watch + 1),
+    });
     const error = (await over.waitForError()) as { data?: { code?: string }; message: string };
     expect(error.data?.code).toBe('BAD_REQUEST');
     expect(error.message).toContain(`accounts: must list at most ${LIMITS.watch} accounts`);
@@ -238,7 +261,9 @@ function liveSuite(start: () => Promise<TestServer>, raceRounds: number) {
     const error = (await anonymous.waitForError()) as { data?: { code?: string } };
     expect(error.data?.code).toBe('UNAUTHORIZED');
     const unknown = subscribe(server.url, { token: 'not-a-real-token-0123456789' });
-    expect(((await unknown.waitForError()) as { data?: { code?: string } }).data?.code).toBe('UNAUTHORIZED');
+    expect(((await unknown.waitForError()) as { data?: { code?: string } }).data?.code).toBe(
+      'UNAUTHORIZED',
+    );
     // Changes made meanwhile reach neither.
     const witness = subscribe(server.url, { token: server.tokens.alice });
     await witness.waitForReady();
@@ -261,7 +286,9 @@ function liveSuite(start: () => Promise<TestServer>, raceRounds: number) {
 
 async function waitForStats(server: TestServer, expected: { listeners: number; channels: number }) {
   await waitFor(
-    () => server.feed.stats.listeners === expected.listeners && server.feed.stats.channels === expected.channels,
+    () =>
+      server.feed.stats.listeners === expected.listeners &&
+      server.feed.stats.channels === expected.channels,
     5000,
     () => `feed stats ${JSON.stringify(expected)}, got ${JSON.stringify(server.feed.stats)}`,
   );

@@ -274,33 +274,28 @@ describe('memory mode process', () => {
 
   // A request in flight at SIGTERM must not leave a keep-alive connection that could carry new
   // requests during the shutdown: its response says `Connection: close`.
-  it(
-    'while shutting down, answers the request in flight with Connection: close',
-    async () => {
-      const port2 = await freePort();
-      const second = spawnServer({
-        PORT: String(port2),
-        HOST: '127.0.0.1',
-        NAMECARD_SEED_USERS: '0',
-      });
-      const token = (await second.waitFor(/^ {2}alice\s+token (\S+)/m))[1]!;
-      await second.waitFor(/"msg":"listening"/);
-      const upload = await startSlowUpdate(`http://127.0.0.1:${port2}`, token, {
-        sign: 'last words',
-      });
-      second.child.kill('SIGTERM');
-      await expect
-        .poll(() => refusesConnections(port2), { timeout: 5000, interval: 50 })
-        .toBe(true);
-      const { status, headers } = await within(
-        upload.finish(),
-        5000,
-        'response to the request in flight',
-      );
-      expect(status).toBe(200);
-      expect(headers.connection).toBe('close');
-    },
-  );
+  it('while shutting down, answers the request in flight with Connection: close', async () => {
+    const port2 = await freePort();
+    const second = spawnServer({
+      PORT: String(port2),
+      HOST: '127.0.0.1',
+      NAMECARD_SEED_USERS: '0',
+    });
+    const token = (await second.waitFor(/^ {2}alice\s+token (\S+)/m))[1]!;
+    await second.waitFor(/"msg":"listening"/);
+    const upload = await startSlowUpdate(`http://127.0.0.1:${port2}`, token, {
+      sign: 'last words',
+    });
+    second.child.kill('SIGTERM');
+    await expect.poll(() => refusesConnections(port2), { timeout: 5000, interval: 50 }).toBe(true);
+    const { status, headers } = await within(
+      upload.finish(),
+      5000,
+      'response to the request in flight',
+    );
+    expect(status).toBe(200);
+    expect(headers.connection).toBe('close');
+  });
 });
 
 describe('bad settings stop the process with a message', () => {

@@ -52,7 +52,12 @@ export interface CreateContextOptions {
   disconnect?: () => void;
 }
 
-export function createTRPCContext({ deps, credentials, setCookie, disconnect }: CreateContextOptions) {
+export function createTRPCContext({
+  deps,
+  credentials,
+  setCookie,
+  disconnect,
+}: CreateContextOptions) {
   return { ...deps, credentials, setCookie, disconnect };
 }
 export type Context = ReturnType<typeof createTRPCContext>;
@@ -64,7 +69,8 @@ function describeIssues(error: ZodError) {
     const at = issue.path.map(String);
     if (issue.code === 'unrecognized_keys') {
       // Each unknown key is a bad field of its own.
-      for (const key of issue.keys) (fieldErrors[[...at, key].join('.')] ??= []).push('unknown field');
+      for (const key of issue.keys)
+        (fieldErrors[[...at, key].join('.')] ??= []).push('unknown field');
       continue;
     }
     (fieldErrors[at.length > 0 ? at.join('.') : '(input)'] ??= []).push(issue.message);
@@ -118,10 +124,12 @@ export const userProcedure = t.procedure.use(async ({ ctx, next }) => {
       });
     }
     account = await accountForToken(ctx.db, token);
-    if (!account) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'unknown or revoked token' });
+    if (!account)
+      throw new TRPCError({ code: 'UNAUTHORIZED', message: 'unknown or revoked token' });
   } else if (sessionId) {
     account = await accountForSession(ctx.db, sessionId);
-    if (!account) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'session expired; sign in again' });
+    if (!account)
+      throw new TRPCError({ code: 'UNAUTHORIZED', message: 'session expired; sign in again' });
   }
   if (!account) {
     throw new TRPCError({
@@ -136,7 +144,10 @@ export const userProcedure = t.procedure.use(async ({ ctx, next }) => {
 export const adminProcedure = t.procedure.use(({ ctx, next }) => {
   const given = ctx.credentials.adminSecret;
   if (!given) {
-    throw new TRPCError({ code: 'UNAUTHORIZED', message: 'admin calls need the X-Namecard-Admin header' });
+    throw new TRPCError({
+      code: 'UNAUTHORIZED',
+      message: 'admin calls need the X-Namecard-Admin header',
+    });
   }
   if (!secretsEqual(given, ctx.adminSecret)) {
     throw new TRPCError({ code: 'FORBIDDEN', message: 'wrong admin secret' });

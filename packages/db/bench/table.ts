@@ -9,7 +9,11 @@ export interface Row {
 }
 
 /** Runs `fn` `count` times with `concurrency` in flight; returns elapsed ms. */
-export async function timeOps(count: number, concurrency: number, fn: (i: number) => Promise<unknown>) {
+export async function timeOps(
+  count: number,
+  concurrency: number,
+  fn: (i: number) => Promise<unknown>,
+) {
   let next = 0;
   const started = performance.now();
   await Promise.all(

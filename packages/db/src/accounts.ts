@@ -86,7 +86,9 @@ export async function accountForToken(db: Db, token: string): Promise<string | n
   if (!account) return null;
   const stored = await db.redis.hget(keys.auth(account), 'tokenHash');
   if (!stored || stored.length !== tokenHash.length) return null;
-  return timingSafeEqual(Buffer.from(stored, 'hex'), Buffer.from(tokenHash, 'hex')) ? account : null;
+  return timingSafeEqual(Buffer.from(stored, 'hex'), Buffer.from(tokenHash, 'hex'))
+    ? account
+    : null;
 }
 
 export const SESSION_TTL_SECONDS = 30 * 24 * 3600;

@@ -24,7 +24,12 @@ export type ChangeEvent = ProfileChangeEvent;
 /** Parses the JSON an event is logged and published as. */
 export function parseEvent(json: string): ProfileChangeEvent {
   const raw = JSON.parse(json) as { id: string; account: string; profile: Record<string, unknown> };
-  return { id: raw.id, type: 'profile', account: raw.account, profile: toProfile(raw.account, raw.profile) };
+  return {
+    id: raw.id,
+    type: 'profile',
+    account: raw.account,
+    profile: toProfile(raw.account, raw.profile),
+  };
 }
 
 /** Compares two event ids numerically. */

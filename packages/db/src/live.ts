@@ -40,7 +40,9 @@ export interface LiveOptions {
 export const DEFAULT_MAX_QUEUE = 1000;
 const REPLAY_PAGE = 500;
 
-export async function* liveChanges(options: LiveOptions): AsyncGenerator<LiveItem, void, undefined> {
+export async function* liveChanges(
+  options: LiveOptions,
+): AsyncGenerator<LiveItem, void, undefined> {
   const { db, feed, viewer, signal } = options;
   const maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
   const extra = options.accounts ?? [];

@@ -7,13 +7,7 @@ import { type Db } from './db';
 import { nickMember } from './directory';
 import { keys } from './keys';
 import { runScript } from './scripts';
-import {
-  GENDERS,
-  PRIVATE_FIELDS,
-  PROFILE_FIELDS,
-  type Profile,
-  type ProfilePatch,
-} from './schema';
+import { GENDERS, PRIVATE_FIELDS, PROFILE_FIELDS, type Profile, type ProfilePatch } from './schema';
 import { parseEvent, type ProfileChangeEvent } from './changes';
 
 const isGender = (v: unknown): v is Profile['gender'] =>

@@ -62,7 +62,10 @@ export function createRedis(options: CreateRedisOptions = {}): Redis {
 }
 
 /** Listens for connection errors (an unheard 'error' event floods stderr), rate-limited. */
-export function reportErrors(redis: Redis, options: Pick<CreateRedisOptions, 'onError' | 'errorIntervalMs'>) {
+export function reportErrors(
+  redis: Redis,
+  options: Pick<CreateRedisOptions, 'onError' | 'errorIntervalMs'>,
+) {
   const report =
     options.onError ??
     ((error: Error) => console.warn(`namecard: Redis connection error: ${error.message}`));

@@ -98,7 +98,10 @@ export const profileFields = {
       .regex(EMAIL_PATTERN, 'must be an address like name@example.com')
       .refine((s) => oneLine(s) && noLoneSurrogates(s), 'must not contain control characters'),
   ]),
-  birth: z.union([z.literal(''), z.string().refine(isRealDate, 'must be a real date as yyyy-MM-dd')]),
+  birth: z.union([
+    z.literal(''),
+    z.string().refine(isRealDate, 'must be a real date as yyyy-MM-dd'),
+  ]),
   tel: z.union([
     z.literal(''),
     maxChars(LIMITS.tel).regex(TEL_PATTERN, 'must contain only digits and + - ( )'),

@@ -9,13 +9,111 @@ import { type Db } from './db';
 import { keys } from './keys';
 import { type ProfilePatch } from './schema';
 
-const LATIN_FIRST = ['Alex', 'Maria', 'José', 'Chloé', 'Liam', 'Emma', 'Noah', 'Zoë', 'Mateo', 'Ingrid', 'Søren', 'Ana', 'François', 'Olivia', 'Lucas', 'Mia', 'Björn', 'Renée', 'Diego', 'Hannah'];
-const LATIN_LAST = ['Smith', 'García', 'Müller', 'Rossi', 'Dubois', 'Novák', 'Silva', 'Kowalski', 'Jensen', 'Brown', 'López', 'Martin', 'Nguyen', 'Öztürk', 'Wilson'];
-const CN_SURNAME = ['王', '李', '张', '刘', '陈', '杨', '黄', '赵', '吴', '周', '徐', '孙', '马', '朱', '胡'];
-const CN_GIVEN = ['伟', '芳', '娜', '秀英', '敏', '静', '丽', '强', '磊', '军', '洋', '勇', '艳', '杰', '娟', '涛', '明', '超', '秀兰', '霞'];
+const LATIN_FIRST = [
+  'Alex',
+  'Maria',
+  'José',
+  'Chloé',
+  'Liam',
+  'Emma',
+  'Noah',
+  'Zoë',
+  'Mateo',
+  'Ingrid',
+  'Søren',
+  'Ana',
+  'François',
+  'Olivia',
+  'Lucas',
+  'Mia',
+  'Björn',
+  'Renée',
+  'Diego',
+  'Hannah',
+];
+const LATIN_LAST = [
+  'Smith',
+  'García',
+  'Müller',
+  'Rossi',
+  'Dubois',
+  'Novák',
+  'Silva',
+  'Kowalski',
+  'Jensen',
+  'Brown',
+  'López',
+  'Martin',
+  'Nguyen',
+  'Öztürk',
+  'Wilson',
+];
+const CN_SURNAME = [
+  '王',
+  '李',
+  '张',
+  '刘',
+  '陈',
+  '杨',
+  '黄',
+  '赵',
+  '吴',
+  '周',
+  '徐',
+  '孙',
+  '马',
+  '朱',
+  '胡',
+];
+const CN_GIVEN = [
+  '伟',
+  '芳',
+  '娜',
+  '秀英',
+  '敏',
+  '静',
+  '丽',
+  '强',
+  '磊',
+  '军',
+  '洋',
+  '勇',
+  '艳',
+  '杰',
+  '娟',
+  '涛',
+  '明',
+  '超',
+  '秀兰',
+  '霞',
+];
 const JP_SURNAME = ['佐藤', '鈴木', '高橋', '田中', '伊藤', '渡辺', '山本', '中村', '小林', '加藤'];
-const JP_GIVEN = ['さくら', 'ゆうき', 'はると', 'ひなた', '陽翔', '結衣', '蓮', '葵', 'そうた', 'メイ', 'ハルカ', '大翔'];
-const SIGNS = ['', 'Hello there!', 'Coffee first ☕', '今天也要加油', 'よろしくお願いします', 'Busy — text me', 'On vacation 🏖️', '热爱生活', 'ゲームが好き', 'Runner, reader, coder'];
+const JP_GIVEN = [
+  'さくら',
+  'ゆうき',
+  'はると',
+  'ひなた',
+  '陽翔',
+  '結衣',
+  '蓮',
+  '葵',
+  'そうた',
+  'メイ',
+  'ハルカ',
+  '大翔',
+];
+const SIGNS = [
+  '',
+  'Hello there!',
+  'Coffee first ☕',
+  '今天也要加油',
+  'よろしくお願いします',
+  'Busy — text me',
+  'On vacation 🏖️',
+  '热爱生活',
+  'ゲームが好き',
+  'Runner, reader, coder',
+];
 const DOMAINS = ['example.com', 'mail.example.org', 'example.net'];
 
 /** mulberry32: a small deterministic PRNG, so the demo directory is the same every start. */
@@ -42,9 +140,41 @@ export interface SeedResult {
 }
 
 const DEMO: { account: string; profile: ProfilePatch }[] = [
-  { account: 'alice', profile: { nick: 'Alice Liddell', gender: 'female', sign: 'Curiouser and curiouser', email: 'alice@example.com', tel: '+44-20-5550-0101', birth: '1990-05-04', avatar: 'https://avatars.example.com/alice.png', custom: '{"theme":"dark"}' } },
-  { account: 'bob', profile: { nick: 'Bob 鲍勃', gender: 'male', sign: '你好，世界', email: 'bob@example.com', tel: '+86-10-5550-0202', birth: '1988-11-23' } },
-  { account: 'carol', profile: { nick: 'キャロル', gender: 'female', sign: 'よろしく', email: 'carol@example.jp', tel: '+81-3-5550-0303', birth: '1995-02-28' } },
+  {
+    account: 'alice',
+    profile: {
+      nick: 'Alice Liddell',
+      gender: 'female',
+      sign: 'Curiouser and curiouser',
+      email: 'alice@example.com',
+      tel: '+44-20-5550-0101',
+      birth: '1990-05-04',
+      avatar: 'https://avatars.example.com/alice.png',
+      custom: '{"theme":"dark"}',
+    },
+  },
+  {
+    account: 'bob',
+    profile: {
+      nick: 'Bob 鲍勃',
+      gender: 'male',
+      sign: '你好，世界',
+      email: 'bob@example.com',
+      tel: '+86-10-5550-0202',
+      birth: '1988-11-23',
+    },
+  },
+  {
+    account: 'carol',
+    profile: {
+      nick: 'キャロル',
+      gender: 'female',
+      sign: 'よろしく',
+      email: 'carol@example.jp',
+      tel: '+81-3-5550-0303',
+      birth: '1995-02-28',
+    },
+  },
 ];
 
 function generatedProfile(i: number, rand: () => number): ProfilePatch {
@@ -66,7 +196,8 @@ function generatedProfile(i: number, rand: () => number): ProfilePatch {
     tel: rand() < 0.5 ? `+1-555-${String(1000 + (i % 9000)).padStart(4, '0')}` : '',
     birth: rand() < 0.6 ? `${year}-${month}-${day}` : '',
     avatar: rand() < 0.8 ? `https://avatars.example.com/u/${i}.png` : '',
-    custom: rand() < 0.3 ? JSON.stringify({ level: Math.floor(rand() * 50), vip: rand() < 0.1 }) : '',
+    custom:
+      rand() < 0.3 ? JSON.stringify({ level: Math.floor(rand() * 50), vip: rand() < 0.1 }) : '',
   };
 }
 
@@ -94,7 +225,11 @@ export async function seedDemoAccounts(db: Db): Promise<DemoAccount[] | null> {
  * them demo accounts). Call after seedDemoAccounts claimed the data set. Stops early (between
  * batches) when `signal` aborts.
  */
-export async function seedGeneratedUsers(db: Db, users: number, signal?: AbortSignal): Promise<void> {
+export async function seedGeneratedUsers(
+  db: Db,
+  users: number,
+  signal?: AbortSignal,
+): Promise<void> {
   const rand = prng(20261127);
   const width = Math.max(4, String(users).length);
   const names: string[] = [];

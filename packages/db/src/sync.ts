@@ -16,7 +16,11 @@ export interface SyncResult {
   cursor: string;
 }
 
-export async function syncUser(db: Db, account: string, since?: string | null): Promise<SyncResult | null> {
+export async function syncUser(
+  db: Db,
+  account: string,
+  since?: string | null,
+): Promise<SyncResult | null> {
   const cursor = await lastEventId(db);
   const myInfo = await getProfile(db, account);
   if (!myInfo) return null;

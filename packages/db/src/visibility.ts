@@ -30,7 +30,11 @@ export async function getProfilesAs(
   return viewProfiles(db, viewer, await getProfiles(db, accounts));
 }
 
-export async function getProfileAs(db: Db, viewer: string, account: string): Promise<Profile | null> {
+export async function getProfileAs(
+  db: Db,
+  viewer: string,
+  account: string,
+): Promise<Profile | null> {
   const [profile] = await getProfilesAs(db, viewer, [account]);
   return profile ?? null;
 }

@@ -21,7 +21,9 @@ import { createUser, dumpRedis } from './util';
 
 describe('secrets', () => {
   it('hashes with SHA-256 hex and compares by value', () => {
-    expect(hashSecret('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(hashSecret('abc')).toBe(
+      'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+    );
     expect(secretsEqual('same-secret', 'same-secret')).toBe(true);
     expect(secretsEqual('same-secret', 'same-secreT')).toBe(false);
   });
@@ -41,7 +43,11 @@ describeEachBackend('accounts', (backend) => {
     const { db } = backend;
     const created = await createAccount(
       db,
-      { account: 'alice', token: 'alice-secret-token-1234', profile: { nick: 'Alice', email: 'a@example.com' } },
+      {
+        account: 'alice',
+        token: 'alice-secret-token-1234',
+        profile: { nick: 'Alice', email: 'a@example.com' },
+      },
       1_700_000_000_000,
     );
     expect(created.account).toBe('alice');
@@ -76,8 +82,18 @@ describeEachBackend('accounts', (backend) => {
 
   it('the same create sent again (same write id) answers its event instead of a conflict', async () => {
     const { db } = backend;
-    const first = await createAccount(db, { account: 'resent', token: 'resent-token-0123456789' }, 1000, 'w-1');
-    const again = await createAccount(db, { account: 'resent', token: 'resent-token-0123456789' }, 2000, 'w-1');
+    const first = await createAccount(
+      db,
+      { account: 'resent', token: 'resent-token-0123456789' },
+      1000,
+      'w-1',
+    );
+    const again = await createAccount(
+      db,
+      { account: 'resent', token: 'resent-token-0123456789' },
+      2000,
+      'w-1',
+    );
     expect(again.event).toEqual(first.event);
     expect(await lastEventId(db)).toBe(first.event.id);
     await expect(
@@ -89,7 +105,11 @@ describeEachBackend('accounts', (backend) => {
     const { db } = backend;
     await createUser(db, 'alice', { nick: 'Alice' }, 1000);
     const before = await dumpRedis(db.redis);
-    const attempt = createAccount(db, { account: 'alice', token: 'another-token-abcdefgh', profile: { nick: 'Mallory' } });
+    const attempt = createAccount(db, {
+      account: 'alice',
+      token: 'another-token-abcdefgh',
+      profile: { nick: 'Mallory' },
+    });
     await expect(attempt).rejects.toBeInstanceOf(AccountExistsError);
     await expect(attempt).rejects.toMatchObject({ account: 'alice' });
     expect(await dumpRedis(db.redis)).toEqual(before);
@@ -103,7 +123,11 @@ describeEachBackend('accounts', (backend) => {
     await createAccount(db, { account: 'alice', token: 'shared-token-0123456789' });
     const before = await dumpRedis(db.redis);
     await expect(
-      createAccount(db, { account: 'bob', token: 'shared-token-0123456789', profile: { nick: 'Bob' } }),
+      createAccount(db, {
+        account: 'bob',
+        token: 'shared-token-0123456789',
+        profile: { nick: 'Bob' },
+      }),
     ).rejects.toBeInstanceOf(TokenTakenError);
     expect(await dumpRedis(db.redis)).toEqual(before);
     expect(await getProfile(db, 'bob')).toBeNull();
@@ -179,9 +203,13 @@ describeEachBackend('accounts', (backend) => {
 
   it('refuses account ids that are not valid before they reach a key', async () => {
     const { db } = backend;
-    await expect(createAccount(db, { account: 'bad}account' })).rejects.toThrow(/invalid account id/);
+    await expect(createAccount(db, { account: 'bad}account' })).rejects.toThrow(
+      /invalid account id/,
+    );
     await expect(createAccount(db, { account: '' })).rejects.toThrow(/invalid account id/);
-    await expect(createAccount(db, { account: 'x'.repeat(33) })).rejects.toThrow(/invalid account id/);
+    await expect(createAccount(db, { account: 'x'.repeat(33) })).rejects.toThrow(
+      /invalid account id/,
+    );
     expect(await lastEventId(db)).toBe('0');
   });
 });

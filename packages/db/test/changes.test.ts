@@ -55,12 +55,16 @@ describeEachBackend('change log', (backend) => {
     await createUser(other, 'bob');
     const events = await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
-        i % 2 ? updateProfile(db, 'alice', { sign: `a${i}` }) : updateProfile(other, 'bob', { sign: `b${i}` }),
+        i % 2
+          ? updateProfile(db, 'alice', { sign: `a${i}` })
+          : updateProfile(other, 'bob', { sign: `b${i}` }),
       ),
     );
     const ids = events.map((e) => Number(e.id)).sort((x, y) => x - y);
     expect(ids).toEqual(Array.from({ length: 40 }, (_, i) => i + 3));
-    expect((await readWholeLog(db)).map((e) => e.id)).toEqual(Array.from({ length: 42 }, (_, i) => String(i + 1)));
+    expect((await readWholeLog(db)).map((e) => e.id)).toEqual(
+      Array.from({ length: 42 }, (_, i) => String(i + 1)),
+    );
   });
 
   it('readLogSince pages with count, oldest first', async () => {
@@ -152,9 +156,18 @@ describeEachBackend('change log', (backend) => {
 
   it('events created by createAccount are logged and parse back to the same profile', async () => {
     const { db } = backend;
-    const created = await createAccount(db, { account: 'carol', profile: { nick: 'キャロル', gender: 'female' } }, 1234);
+    const created = await createAccount(
+      db,
+      { account: 'carol', profile: { nick: 'キャロル', gender: 'female' } },
+      1234,
+    );
     const [logged] = (await readLogSince(db, '0')).events;
     expect(logged).toEqual(created.event);
-    expect(logged?.profile).toMatchObject({ nick: 'キャロル', gender: 'female', createTime: 1234, updateTime: 1234 });
+    expect(logged?.profile).toMatchObject({
+      nick: 'キャロル',
+      gender: 'female',
+      createTime: 1234,
+      updateTime: 1234,
+    });
   });
 });

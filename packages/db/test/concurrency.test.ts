@@ -5,12 +5,7 @@
  * increasing with the event id however the clients' clocks disagree.
  */
 import { expect, it } from 'vitest';
-import {
-  getProfile,
-  lastEventId,
-  updateProfile,
-  type ProfileChangeEvent,
-} from '../src';
+import { getProfile, lastEventId, updateProfile, type ProfileChangeEvent } from '../src';
 import { describeEachBackend } from './backends';
 import { createUser, readWholeLog } from './util';
 
@@ -24,22 +19,43 @@ describeEachBackend('concurrent writers', (backend) => {
   it('two clients patching different fields of one profile: no lost field, ordered events', async () => {
     const a = backend.db;
     const b = backend.connect();
-    await createUser(a, 'shared', { nick: 'start', sign: 'start', email: 'start-0@example.com', tel: '0' }, T0);
+    await createUser(
+      a,
+      'shared',
+      { nick: 'start', sign: 'start', email: 'start-0@example.com', tel: '0' },
+      T0,
+    );
 
     // All 200 calls are in flight at once. Each client's calls go out in order on its own
     // connection; `now` jumps around (clock skew, clocks going backwards).
     const fromA: Promise<ProfileChangeEvent>[] = [];
     const fromB: Promise<ProfileChangeEvent>[] = [];
     for (let i = 1; i <= WRITES_PER_CLIENT; i++) {
-      fromA.push(updateProfile(a, 'shared', { nick: `nick-${i}`, sign: `sign "${i}"\n-${i}` }, T0 + ((i * 7919) % 50)));
-      fromB.push(updateProfile(b, 'shared', { email: `mail-${i}@example.com`, tel: `+1-${i}` }, T0 - 1000 + i));
+      fromA.push(
+        updateProfile(
+          a,
+          'shared',
+          { nick: `nick-${i}`, sign: `sign "${i}"\n-${i}` },
+          T0 + ((i * 7919) % 50),
+        ),
+      );
+      fromB.push(
+        updateProfile(
+          b,
+          'shared',
+          { email: `mail-${i}@example.com`, tel: `+1-${i}` },
+          T0 - 1000 + i,
+        ),
+      );
     }
     const eventsA = await Promise.all(fromA);
     const eventsB = await Promise.all(fromB);
     const all = [...eventsA, ...eventsB].sort((x, y) => Number(x.id) - Number(y.id));
 
     // Ids: unique, consecutive, after the create event.
-    expect(all.map((e) => Number(e.id))).toEqual(Array.from({ length: 2 * WRITES_PER_CLIENT }, (_, i) => i + 2));
+    expect(all.map((e) => Number(e.id))).toEqual(
+      Array.from({ length: 2 * WRITES_PER_CLIENT }, (_, i) => i + 2),
+    );
     expect(await lastEventId(a)).toBe(String(2 * WRITES_PER_CLIENT + 1));
 
     // Each client's writes were applied in the order it issued them.
@@ -50,7 +66,9 @@ describeEachBackend('concurrent writers', (backend) => {
 
     // updateTime strictly increases with the event id.
     for (let i = 1; i < all.length; i++) {
-      expect(all[i]!.profile.updateTime, `event ${all[i]!.id}`).toBeGreaterThan(all[i - 1]!.profile.updateTime);
+      expect(all[i]!.profile.updateTime, `event ${all[i]!.id}`).toBeGreaterThan(
+        all[i - 1]!.profile.updateTime,
+      );
     }
 
     // Every event's profile is a consistent snapshot: each writer's pair of fields carries one
@@ -62,7 +80,10 @@ describeEachBackend('concurrent writers', (backend) => {
       const nA = nick === 'start' ? 0 : tagOf(nick);
       const nB = tel === '0' ? 0 : tagOf(tel);
       expect(sign === 'start' ? 0 : tagOf(sign), `sign in event ${e.id}`).toBe(nA);
-      expect(email === 'start-0@example.com' ? 0 : tagOf((email ?? '').replace('@example.com', '')), `email in event ${e.id}`).toBe(nB);
+      expect(
+        email === 'start-0@example.com' ? 0 : tagOf((email ?? '').replace('@example.com', '')),
+        `email in event ${e.id}`,
+      ).toBe(nB);
       expect(nA).toBeGreaterThanOrEqual(lastA);
       expect(nB).toBeGreaterThanOrEqual(lastB);
       lastA = nA;
@@ -107,6 +128,8 @@ describeEachBackend('concurrent writers', (backend) => {
     expect(final).toMatchObject({ nick: 'A50', sign: 'A50', email: 'b50@example.com', tel: '50' });
     const all = [...eventsA, ...eventsB].sort((x, y) => Number(x.id) - Number(y.id));
     expect(new Set(all.map((e) => e.id)).size).toBe(100);
-    expect(all.map((e) => e.profile.updateTime)).toEqual(Array.from({ length: 100 }, (_, i) => T0 + i + 1));
+    expect(all.map((e) => e.profile.updateTime)).toEqual(
+      Array.from({ length: 100 }, (_, i) => T0 + i + 1),
+    );
   });
 });

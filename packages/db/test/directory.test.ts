@@ -198,7 +198,11 @@ describeEachBackend('directory', (backend) => {
     } while (cursor && page < 100);
 
     expect(new Set(seen).size).toBe(seen.length); // no duplicates
-    for (const account of original) expect(seen.filter((a) => a === account), account).toHaveLength(1);
+    for (const account of original)
+      expect(
+        seen.filter((a) => a === account),
+        account,
+      ).toHaveLength(1);
     expect(seen).toContain('late');
     expect(seen).toContain('patz');
     expect(seen).not.toContain('early'); // it sorts before the page already read
@@ -210,8 +214,12 @@ describeEachBackend('directory', (backend) => {
     await createUser(db, 'jo', { nick: 'Jo' });
     const { nextCursor } = await searchDirectory(db, 'ma', 2);
     expect(nextCursor).toBeTruthy();
-    await expect(searchDirectory(db, 'jo', 2, nextCursor)).rejects.toBeInstanceOf(InvalidCursorError);
-    await expect(searchDirectory(db, 'ma', 2, 'not a cursor!!')).rejects.toBeInstanceOf(InvalidCursorError);
+    await expect(searchDirectory(db, 'jo', 2, nextCursor)).rejects.toBeInstanceOf(
+      InvalidCursorError,
+    );
+    await expect(searchDirectory(db, 'ma', 2, 'not a cursor!!')).rejects.toBeInstanceOf(
+      InvalidCursorError,
+    );
     await expect(
       searchDirectory(db, 'ma', 2, Buffer.from('6d61-garbage').toString('base64url')),
     ).rejects.toBeInstanceOf(InvalidCursorError);

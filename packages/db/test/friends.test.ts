@@ -49,7 +49,10 @@ describeEachBackend('friends', (backend) => {
   it('parallel adds cannot pass the limit or report one friend added twice', async () => {
     const { db } = backend;
     const other = backend.connect();
-    await db.redis.sadd(keys.friends('alice'), ...Array.from({ length: LIMITS.friends - 2 }, (_, i) => `f${i}`));
+    await db.redis.sadd(
+      keys.friends('alice'),
+      ...Array.from({ length: LIMITS.friends - 2 }, (_, i) => `f${i}`),
+    );
     const results = await Promise.all(
       Array.from({ length: 10 }, (_, i) => addFriend(i % 2 ? db : other, 'alice', `new${i}`)),
     );
@@ -57,8 +60,17 @@ describeEachBackend('friends', (backend) => {
     expect(results.filter((r) => r === 'limit')).toHaveLength(8);
     expect(await db.redis.scard(keys.friends('alice'))).toBe(LIMITS.friends);
 
-    const same = await Promise.all(Array.from({ length: 6 }, (_, i) => addFriend(i % 2 ? db : other, 'bob', 'carol')));
-    expect([...same].sort()).toEqual(['added', 'already', 'already', 'already', 'already', 'already']);
+    const same = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => addFriend(i % 2 ? db : other, 'bob', 'carol')),
+    );
+    expect([...same].sort()).toEqual([
+      'added',
+      'already',
+      'already',
+      'already',
+      'already',
+      'already',
+    ]);
     expect(await listFriends(db, 'bob')).toEqual(['carol']);
   });
 
@@ -88,11 +100,20 @@ describeEachBackend('friends', (backend) => {
     await addFriend(db, 'alice', 'bob'); // alice shares with bob
     await addFriend(db, 'bob', 'carol'); // bob shares with carol, not with alice
     await addFriend(db, 'dave', 'erin');
-    const sharing = await ownersSharingPrivateFields(db, ['alice', 'carol', 'bob', 'alice', 'dave', 'ghost'], 'bob');
+    const sharing = await ownersSharingPrivateFields(
+      db,
+      ['alice', 'carol', 'bob', 'alice', 'dave', 'ghost'],
+      'bob',
+    );
     expect([...sharing].sort()).toEqual(['alice', 'bob']);
-    expect([...(await ownersSharingPrivateFields(db, ['alice', 'bob'], 'alice'))].sort()).toEqual(['alice']);
+    expect([...(await ownersSharingPrivateFields(db, ['alice', 'bob'], 'alice'))].sort()).toEqual([
+      'alice',
+    ]);
     expect([...(await ownersSharingPrivateFields(db, [], 'zoe'))]).toEqual(['zoe']);
-    expect([...(await ownersSharingPrivateFields(db, ['bob'], 'carol'))].sort()).toEqual(['bob', 'carol']);
+    expect([...(await ownersSharingPrivateFields(db, ['bob'], 'carol'))].sort()).toEqual([
+      'bob',
+      'carol',
+    ]);
   });
 
   it('viewProfiles / getProfilesAs show email and tel only to the owner and to friends the owner added', async () => {

@@ -89,9 +89,20 @@ describeEachBackend('profiles', (backend) => {
 
   it("'' clears a field (and gender falls back to unknown)", async () => {
     const { db } = backend;
-    await createUser(db, 'alice', { nick: 'Alice', sign: 's', gender: 'male', email: 'a@b.co', custom: '[1]' }, T0);
+    await createUser(
+      db,
+      'alice',
+      { nick: 'Alice', sign: 's', gender: 'male', email: 'a@b.co', custom: '[1]' },
+      T0,
+    );
     const event = await updateProfile(db, 'alice', { sign: '', gender: '', custom: '' }, T0 + 1);
-    expect(event.profile).toMatchObject({ nick: 'Alice', sign: '', gender: 'unknown', email: 'a@b.co', custom: '' });
+    expect(event.profile).toMatchObject({
+      nick: 'Alice',
+      sign: '',
+      gender: 'unknown',
+      email: 'a@b.co',
+      custom: '',
+    });
     expect(await getProfile(db, 'alice')).toEqual(event.profile);
     // Cleared means gone from the hash, not stored as ''.
     const stored = await db.redis.hgetall(keys.profile('alice'));
@@ -164,7 +175,7 @@ describeEachBackend('profiles', (backend) => {
         cjk: '你好 こんにちは',
         nested: { list: [1, 2.5, null, true, 'x'] },
       }),
-      email: 'o\'brien+tag@example.com',
+      email: "o'brien+tag@example.com",
       avatar: 'https://example.com/a%20b.png?x="1"&y=\\',
     });
     await createUser(db, 'special', { nick: 'placeholder' }, T0);

@@ -35,7 +35,16 @@ describeEachBackend('seedDemoData', (backend) => {
     // Every generated profile is valid by the schema the API uses.
     for (const p of profiles) {
       const { nick, avatar, sign, gender, email, birth, tel, custom } = p;
-      const parsed = profilePatchSchema.safeParse({ nick, avatar, sign, gender, email, birth, tel, custom });
+      const parsed = profilePatchSchema.safeParse({
+        nick,
+        avatar,
+        sign,
+        gender,
+        email,
+        birth,
+        tel,
+        custom,
+      });
       expect(parsed.success, `${p.account}: ${JSON.stringify(parsed.error?.issues)}`).toBe(true);
       expect(p.nick).not.toBe('');
     }

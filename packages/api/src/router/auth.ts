@@ -23,7 +23,9 @@ function sessionCookie(ctx: Context, value: string, maxAge: number) {
 export const authRouter = {
   /** Checks an account's token and starts a web session (an HttpOnly cookie; the token is not kept). */
   signIn: publicProcedure
-    .input(z.object({ account: accountSchema, token: z.string().min(1, 'must not be empty').max(256) }))
+    .input(
+      z.object({ account: accountSchema, token: z.string().min(1, 'must not be empty').max(256) }),
+    )
     .mutation(async ({ ctx, input }) => {
       const owner = await accountForToken(ctx.db, input.token);
       if (owner !== input.account) {

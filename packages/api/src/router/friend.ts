@@ -1,5 +1,12 @@
 import { TRPCError, type TRPCRouterRecord } from '@trpc/server';
-import { accountSchema, addFriend, LIMITS, listFriends, profileExists, removeFriend } from '@namecard/db';
+import {
+  accountSchema,
+  addFriend,
+  LIMITS,
+  listFriends,
+  profileExists,
+  removeFriend,
+} from '@namecard/db';
 import { z } from 'zod';
 import { userProcedure } from '../trpc';
 import { badField } from './errors';
@@ -26,7 +33,10 @@ export const friendRouter = {
   }),
 
   remove: userProcedure.input(friendInput).mutation(async ({ ctx, input }) => {
-    return { account: input.account, removed: await removeFriend(ctx.db, ctx.account, input.account) };
+    return {
+      account: input.account,
+      removed: await removeFriend(ctx.db, ctx.account, input.account),
+    };
   }),
 
   /** The accounts I added, sorted. */

@@ -41,11 +41,13 @@ export const userRouter = {
   }),
 
   /** One profile (NIM: getUser); email/tel only where the owner added me as a friend. */
-  getUser: userProcedure.input(z.object({ account: accountSchema })).query(async ({ ctx, input }) => {
-    const profile = await getProfileAs(ctx.db, ctx.account, input.account);
-    if (!profile) throw new TRPCError({ code: 'NOT_FOUND', message: `no user ${input.account}` });
-    return profile;
-  }),
+  getUser: userProcedure
+    .input(z.object({ account: accountSchema }))
+    .query(async ({ ctx, input }) => {
+      const profile = await getProfileAs(ctx.db, ctx.account, input.account);
+      if (!profile) throw new TRPCError({ code: 'NOT_FOUND', message: `no user ${input.account}` });
+      return profile;
+    }),
 
   /** Up to 150 profiles: existing ones, deduplicated, in input order (NIM: getUsers). */
   getUsers: userProcedure
@@ -56,7 +58,10 @@ export const userRouter = {
   search: userProcedure.input(searchInputSchema).query(async ({ ctx, input }) => {
     try {
       const page = await searchDirectory(ctx.db, input.query, input.limit, input.cursor);
-      return { users: await viewProfiles(ctx.db, ctx.account, page.profiles), nextCursor: page.nextCursor };
+      return {
+        users: await viewProfiles(ctx.db, ctx.account, page.profiles),
+        nextCursor: page.nextCursor,
+      };
     } catch (error) {
       if (error instanceof InvalidCursorError) {
         badField('cursor', error.message);
