@@ -47,8 +47,7 @@ async function measure(label: string, db: Db) {
       ops,
       'ops/s': Math.round((ops / ms) * 1000),
       'µs/op': Number(perOp.toFixed(1)),
-      'x baseline':
-        baselineMs === undefined ? 'baseline' : (ms / baselineMs).toFixed(2),
+      'x baseline': baselineMs === undefined ? 'baseline' : (ms / baselineMs).toFixed(2),
     });
     return ms;
   };
