@@ -7,8 +7,8 @@
  */
 import { type AppRouter } from '@namecard/api';
 import { createRedis, newMemoryName } from '@namecard/db';
-import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink } from '@trpc/client';
-import { EventSource } from 'eventsource';
+import { createNamecardTrpc } from '@namecard/client';
+import { createTRPCClient, httpLink } from '@trpc/client';
 import { startServer, type RunningServer } from '../src/app';
 import { createLogger } from '../src/logger';
 
@@ -16,28 +16,8 @@ const SAMPLES = Number(process.env.NAMECARD_BENCH_SAMPLES ?? 300);
 const ADMIN = 'bench-admin-secret-0123456789';
 const logger = createLogger('silent');
 
-function client(url: string, token: string) {
-  const headers = { authorization: `Bearer ${token}` };
-  return createTRPCClient<AppRouter>({
-    links: [
-      splitLink({
-        condition: (op) => op.type === 'subscription',
-        true: httpSubscriptionLink({
-          url: `${url}/trpc`,
-          EventSource,
-          eventSourceOptions: () => ({
-            fetch: (input: string | URL | Request, init?: RequestInit) =>
-              fetch(input, {
-                ...init,
-                headers: { ...(init?.headers as Record<string, string>), ...headers },
-              }),
-          }),
-        }),
-        false: httpLink({ url: `${url}/trpc`, headers }),
-      }),
-    ],
-  });
-}
+// Unbatched: each call goes out at once (the batch link waits for the tick to end).
+const client = (url: string, token: string) => createNamecardTrpc({ url, token, batch: false });
 
 const stats = (samples: number[]) => {
   const sorted = [...samples].sort((a, b) => a - b);

@@ -99,6 +99,11 @@ export interface NamecardClientOptions {
   adminSecret?: string;
   /** The `fetch` for every request, the SSE stream included (default: the global `fetch`). */
   fetch?: FetchLike;
+  /**
+   * `false`: every call is its own HTTP request, sent at once, instead of calls made in the same
+   * tick sharing one (default `true`; see `createNamecardTrpc`).
+   */
+  batch?: boolean;
   /** How many `getUsers` batches run at once (default 4). */
   getUsersConcurrency?: number;
   /** Delay before retry number `attempt` (0, 1, ...) of a failed sync or subscription, in ms. */
@@ -224,6 +229,7 @@ export function createNamecardClient(options: NamecardClientOptions): NamecardCl
     token: options.token,
     adminSecret: options.adminSecret,
     fetch: options.fetch,
+    batch: options.batch,
   });
 
   /** Known profiles: whatever any call or event brought, newest copy per account. */
