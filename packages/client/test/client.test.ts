@@ -124,6 +124,29 @@ describe('start: initial sync and callbacks', () => {
   });
 });
 
+describe('batching of calls', () => {
+  test('calls made in one tick share a request by default, and go out one by one with batch: false', async () => {
+    const batched = countingFetch();
+    const a = createNamecardTrpc({
+      url: server.url,
+      token: server.tokens.alice,
+      fetch: batched.fetch,
+    });
+    await Promise.all([a.user.getMyInfo.query(), a.user.getUser.query({ account: 'bob' })]);
+    expect(batched.paths).toEqual(['/trpc/user.getMyInfo,user.getUser']);
+
+    const single = countingFetch();
+    const b = createNamecardTrpc({
+      url: server.url,
+      token: server.tokens.alice,
+      fetch: single.fetch,
+      batch: false,
+    });
+    await Promise.all([b.user.getMyInfo.query(), b.user.getUser.query({ account: 'bob' })]);
+    expect([...single.paths].sort()).toEqual(['/trpc/user.getMyInfo', '/trpc/user.getUser']);
+  });
+});
+
 describe('getUsers', () => {
   test(`more than ${LIMITS.getUsers} accounts: batches of ${LIMITS.getUsers}, input order, duplicates collapse`, async () => {
     const counting = countingFetch();
