@@ -15,7 +15,8 @@ const envSchema = z.object({
   NAMECARD_WEB_ORIGIN: z.string().default('http://localhost:3000'),
   /** Memory mode only: how many generated users to seed. */
   NAMECARD_SEED_USERS: z.coerce.number().int().min(0).max(100_000).default(2000),
-  NAMECARD_LOG_MAXLEN: z.coerce.number().int().min(10).default(100_000),
+  /** Events the change log keeps (default: 100000 in Redis mode, 5000 in memory mode). */
+  NAMECARD_LOG_MAXLEN: z.coerce.number().int().min(10).optional(),
   NAMECARD_SECURE_COOKIES: z.enum(['0', '1']).default('0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -29,7 +30,7 @@ export interface ServerConfig {
   adminSecretGenerated: boolean;
   webOrigins: string[];
   seedUsers: number;
-  logMaxLen: number;
+  logMaxLen: number | undefined;
   secureCookies: boolean;
   logLevel: string;
 }

@@ -1,7 +1,8 @@
 /**
  * The change log: a sorted set of event JSON scored by one global sequence counter, so event ids
  * are plain increasing numbers and a gap (trimmed entries) can be told exactly. The scripts in
- * scripts.ts write an event in the same step as the profile and keep the newest `logMaxLen`.
+ * scripts.ts write an event in the same step as the profile and keep the newest `logMaxLen`
+ * (trimming in steps of 1%).
  * (A stream would be the natural type, but ioredis-mock rewrites explicit stream ids; a sorted
  * set behaves the same on both.)
  */

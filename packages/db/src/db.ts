@@ -6,7 +6,10 @@ import { createRedis, redisMode, type Redis, type RedisMode } from './redis';
 export interface Db {
   redis: Redis;
   mode: RedisMode;
-  /** The change log keeps the newest this many events. */
+  /**
+   * The change log keeps at least the newest this many events (up to 1% more between trims).
+   * Subscribers away for longer get `resync`.
+   */
   logMaxLen: number;
   /** Hears of Redis connection errors (rate-limited); also used for connections made later. */
   onRedisError?: ((error: Error) => void) | undefined;
@@ -20,6 +23,11 @@ export interface CreateDbOptions {
 }
 
 export const DEFAULT_LOG_MAXLEN = 100_000;
+/**
+ * Memory mode's default: ioredis-mock re-sorts a sorted set on every write to it, so a write's
+ * cost grows with the log (about 1 ms per 4,000 entries); a laptop needs no longer window.
+ */
+export const MEMORY_LOG_MAXLEN = 5_000;
 
 export function createDb(options: CreateDbOptions = {}): Db {
   const redis = createRedis({
@@ -30,7 +38,7 @@ export function createDb(options: CreateDbOptions = {}): Db {
   return {
     redis,
     mode: redisMode(options.url),
-    logMaxLen: options.logMaxLen ?? DEFAULT_LOG_MAXLEN,
+    logMaxLen: options.logMaxLen ?? (options.url ? DEFAULT_LOG_MAXLEN : MEMORY_LOG_MAXLEN),
     onRedisError: options.onRedisError,
   };
 }

@@ -34,7 +34,11 @@ local function append_event(profile_key, log_key, seq_key, channel, maxlen, acco
   redis.call('HSET', profile_key, '_seq', seq)
   local event = '{"id":"' .. seq .. '","type":"profile","account":"' .. esc(account) .. '","profile":' .. profile_json(profile_key, account) .. '}'
   redis.call('ZADD', log_key, seq, event)
-  redis.call('ZREMRANGEBYRANK', log_key, 0, -(tonumber(maxlen) + 1))
+  -- Trim in steps of 1% (not on every write): keeps at least the newest maxlen events.
+  local keep = tonumber(maxlen)
+  if redis.call('ZCARD', log_key) > keep + math.floor(keep / 100) then
+    redis.call('ZREMRANGEBYRANK', log_key, 0, -(keep + 1))
+  end
   redis.call('PUBLISH', channel, event)
   return event
 end

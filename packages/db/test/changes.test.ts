@@ -108,6 +108,24 @@ describeEachBackend('change log', (backend) => {
     expect(fromThree.events.at(-1)?.profile.sign).toBe('s7');
   });
 
+  it('trims a long log in steps of 1%: never below logMaxLen, never past it by more than 1%', async () => {
+    const db = backend.connect({ logMaxLen: 200 });
+    await createUser(db, 'alice'); // event 1
+    const sizes: number[] = [];
+    for (let i = 1; i <= 210; i++) {
+      await updateProfile(db, 'alice', { sign: `s${i}` });
+      sizes.push(await db.redis.zcard(keys.log));
+    }
+    expect(Math.min(...sizes.slice(198))).toBe(200);
+    expect(Math.max(...sizes)).toBe(202);
+    // Trimmed exactly once (at 203 entries) so far: back to the newest 200, then two more.
+    expect(sizes.slice(198, 204)).toEqual([200, 201, 202, 200, 201, 202]);
+    const read = await readLogSince(db, '0', 1000);
+    expect(read.gap).toBe(true);
+    expect(read.events.at(-1)?.id).toBe('211');
+    expect(read.events.length).toBe(sizes.at(-1));
+  });
+
   it('a writer with a small logMaxLen trims what a default writer logged', async () => {
     const { db } = backend;
     await createUser(db, 'alice');
