@@ -29,7 +29,8 @@ export const DEFAULT_LOG_MAXLEN = 100_000;
  */
 export const MEMORY_LOG_MAXLEN = 5_000;
 
-export function createDb(options: CreateDbOptions = {}): Db {
+/** With no options: Redis mode when REDIS_URL is set, memory mode otherwise. */
+export function createDb(options: CreateDbOptions = { url: process.env.REDIS_URL }): Db {
   const redis = createRedis({
     url: options.url,
     ...(options.memoryName ? { memoryName: options.memoryName } : {}),

@@ -46,7 +46,8 @@ export function redisMode(url: string | undefined): RedisMode {
   return url ? 'redis' : 'memory';
 }
 
-export function createRedis(options: CreateRedisOptions = {}): Redis {
+/** With no options: Redis mode when REDIS_URL is set, memory mode otherwise. */
+export function createRedis(options: CreateRedisOptions = { url: process.env.REDIS_URL }): Redis {
   if (options.url) {
     const redis = new Redis(options.url, {
       // Commands issued while Redis is away wait in the offline queue and go out on reconnect.

@@ -25,6 +25,23 @@ describe('keys', () => {
     expect(redisMode('redis://127.0.0.1:6379/9')).toBe('redis');
   });
 
+  it('createDb() with no options follows REDIS_URL', async () => {
+    const saved = process.env.REDIS_URL;
+    try {
+      delete process.env.REDIS_URL;
+      const memory = createDb();
+      expect(memory.mode).toBe('memory');
+      await closeDb(memory);
+      process.env.REDIS_URL = 'redis://127.0.0.1:1/9';
+      const real = createDb();
+      expect(real.mode).toBe('redis');
+      real.redis.disconnect();
+    } finally {
+      if (saved === undefined) delete process.env.REDIS_URL;
+      else process.env.REDIS_URL = saved;
+    }
+  });
+
   it('pingDb answers false, in time, for a Redis that is not there', async () => {
     const db = createDb({ url: 'redis://127.0.0.1:1/9' });
     db.redis.on('error', () => {});
