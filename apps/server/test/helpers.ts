@@ -7,6 +7,7 @@
  */
 import { type AppRouter } from '@namecard/api';
 import { seedDemoData, newMemoryName } from '@namecard/db';
+import { probeRealRedis, testDbNumber, type RealRedisProbe } from '@namecard/db/testing';
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
@@ -207,50 +208,8 @@ export async function expectTRPCError(
 
 export const DEFAULT_TEST_REDIS_URL = 'redis://127.0.0.1:6379/8';
 
-export interface RealRedis {
-  url: string;
-  reachable: boolean;
-  /** Why it is not reachable ('' when it is). */
-  reason: string;
-}
-
-/** The database number a Redis URL selects; refuses URLs without one and database 0. */
-export function testDbNumber(url: string): number {
-  const parsed = new URL(url);
-  const text = parsed.pathname.replace(/^\//, '') || (parsed.searchParams.get('db') ?? '');
-  if (!/^\d+$/.test(text) || Number(text) === 0) {
-    throw new Error(
-      `the test Redis URL must name a database other than 0, as in ${DEFAULT_TEST_REDIS_URL} (got ${url})`,
-    );
-  }
-  return Number(text);
-}
-
-async function probe(url: string, timeoutMs = 1500): Promise<RealRedis> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    maxRetriesPerRequest: 1,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-  });
-  redis.on('error', () => {}); // reported through the rejected promise below
-  try {
-    await redis.connect();
-    const pong = await redis.ping();
-    return pong === 'PONG'
-      ? { url, reachable: true, reason: '' }
-      : { url, reachable: false, reason: 'PING got no PONG' };
-  } catch (error) {
-    return {
-      url,
-      reachable: false,
-      reason: error instanceof Error ? error.message : String(error),
-    };
-  } finally {
-    redis.disconnect();
-  }
-}
+export type RealRedis = RealRedisProbe;
+export { testDbNumber };
 
 let probed: Promise<RealRedis> | undefined;
 
@@ -263,7 +222,7 @@ export function realRedisUrl(): Promise<RealRedis> {
   return (probed ??= (async () => {
     const url = process.env.NAMECARD_TEST_REDIS_URL || DEFAULT_TEST_REDIS_URL;
     testDbNumber(url);
-    const result = await probe(url);
+    const result = await probeRealRedis(url);
     if (!result.reachable) {
       if (process.env.CI === 'true') {
         console.error(
