@@ -28,6 +28,8 @@ export interface StartOptions {
   after?: TestServer;
   port?: number;
   logMaxLen?: number;
+  /** Browser origins the server allows (CORS). */
+  webOrigins?: string[];
 }
 
 export async function startTestServer(options: StartOptions = {}): Promise<TestServer> {
@@ -42,6 +44,7 @@ export async function startTestServer(options: StartOptions = {}): Promise<TestS
     seedUsers: 0,
     ...(options.logMaxLen ? { logMaxLen: options.logMaxLen } : {}),
     shutdownGraceMs: 500,
+    ...(options.webOrigins ? { webOrigins: options.webOrigins } : {}),
     logger: createLogger(process.env.NAMECARD_TEST_LOG_LEVEL ?? 'silent'),
   });
   let tokens: Record<Demo, string>;
