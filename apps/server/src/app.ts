@@ -11,7 +11,7 @@ import {
   type Db,
   type SeedResult,
 } from '@namecard/db';
-import { closeServer, createHttpServer, listen } from './http';
+import { createHttpServer, listen } from './http';
 import { type Logger } from './logger';
 
 export interface StartOptions {
@@ -67,7 +67,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         )
       : Promise.resolve();
   const feed = ChangeFeed.forDb(db);
-  const server = createHttpServer({
+  const http = createHttpServer({
     deps: {
       db,
       feed,
@@ -77,6 +77,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     logger,
     webOrigins: options.webOrigins ?? [],
   });
+  const { server } = http;
   const port = await listen(server, options.port, options.host);
 
   let closing: Promise<void> | undefined;
@@ -84,7 +85,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     (closing ??= (async () => {
       const graceMs = options.shutdownGraceMs ?? 10_000;
       stopSeeding.abort();
-      const drained = closeServer(server);
+      const drained = http.close();
       // Live subscriptions are requests that never finish by themselves: end them first.
       await feed.close();
       // Their responses (and other in-flight ones) finish later and leave keep-alive connections

@@ -47,7 +47,13 @@ function sendJson(res: ServerResponse, status: number, body: unknown) {
   res.end(JSON.stringify(body));
 }
 
-export function createHttpServer({ deps, logger, webOrigins }: HttpOptions): Server {
+export interface HttpServer {
+  server: Server;
+  /** Stops accepting connections; responses still to be sent close their connection after them. */
+  close(): Promise<void>;
+}
+
+export function createHttpServer({ deps, logger, webOrigins }: HttpOptions): HttpServer {
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: '/trpc/',
@@ -108,19 +114,13 @@ export function createHttpServer({ deps, logger, webOrigins }: HttpOptions): Ser
     }
     sendJson(res, 404, { error: 'not found: the API is at /trpc, the health check at /healthz' });
   });
-  // Shutting down: responses not yet sent close their connection after them, so no new request
-  // rides a keep-alive connection while server.close() waits for it.
-  server.once('close-requested', () => {
+  const close = () => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // No new request may ride a keep-alive connection while server.close() waits for it.
     for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
-  });
-  return server;
-}
-
-/** Stops accepting connections and tells the requests in flight to close theirs when done. */
-export function closeServer(server: Server): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.emit('close-requested');
-  return closed;
+    return closed;
+  };
+  return { server, close };
 }
 
 /** Listens and resolves with the bound port (pass 0 for any free port). */
