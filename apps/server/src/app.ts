@@ -73,6 +73,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       feed,
       adminSecret: options.adminSecret,
       secureCookies: options.secureCookies ?? false,
+      demoSignIn: db.mode === 'memory',
     },
     logger,
     webOrigins: options.webOrigins ?? [],

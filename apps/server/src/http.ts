@@ -14,6 +14,7 @@ import {
 import { pingDb } from '@namecard/db';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { parse as parseCookies } from 'cookie';
+import { crossSiteRefusal } from './csrf';
 import { type Logger } from './logger';
 
 export interface HttpOptions {
@@ -109,6 +110,18 @@ export function createHttpServer({ deps, logger, webOrigins }: HttpOptions): Htt
       return;
     }
     if (path.startsWith('/trpc/')) {
+      const refusal = crossSiteRefusal(req, webOrigins);
+      if (refusal) {
+        // Shaped like tRPC's own errors, so clients read it the same way.
+        sendJson(res, 403, {
+          error: {
+            message: refusal,
+            code: -32003,
+            data: { code: 'FORBIDDEN', httpStatus: 403, fieldErrors: null },
+          },
+        });
+        return;
+      }
       trpc(req, res);
       return;
     }

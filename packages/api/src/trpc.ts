@@ -32,6 +32,11 @@ export interface ApiDeps {
   feed: ChangeFeed;
   /** Mark the session cookie `Secure` (set when the web app is served over https). */
   secureCookies?: boolean;
+  /**
+   * Memory mode: the seeded demo accounts may start a web session without their token
+   * (`auth.signInDemo`), so the web app's sign-in page can offer them with one click.
+   */
+  demoSignIn?: boolean;
 }
 
 export interface RequestCredentials {
