@@ -30,4 +30,5 @@ export {
   type NamecardTrpc,
   type TrpcClientOptions,
 } from './trpc';
-export type { AppRouter, RouterInputs, RouterOutputs } from '@namecard/api';
+import type { AppRouter, RouterInputs, RouterOutputs } from '@namecard/api/client-types';
+export type { AppRouter, RouterInputs, RouterOutputs };
