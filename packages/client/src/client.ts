@@ -189,7 +189,8 @@ export function isFatalError(error: unknown): boolean {
   );
 }
 
-const defaultRetryDelay = (attempt: number) =>
+/** The default `retryDelay`: 250 ms doubling to 30 s, ±20 % jitter. */
+export const defaultRetryDelay = (attempt: number) =>
   Math.min(30_000, 250 * 2 ** attempt) * (0.8 + Math.random() * 0.4);
 
 /** One item of `user.onChange` (without its id): `ready`, `profile` or `resync`. */

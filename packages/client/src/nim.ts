@@ -12,6 +12,7 @@
 import { TRPCClientError } from '@trpc/client';
 import {
   createNamecardClient,
+  defaultRetryDelay,
   GET_USERS_BATCH,
   type NamecardClient,
   type NamecardClientStatus,
@@ -281,8 +282,8 @@ export class NIM {
       ...(options.watch ? { watch: options.watch } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(this.cursor ? { cursor: this.cursor } : {}),
-      retryDelay: (attempt) =>
-        (this.lastDelay = Math.min(30_000, 250 * 2 ** attempt) * (0.8 + Math.random() * 0.4)),
+      // The client's back-off, noted for onwillreconnect's `duration`.
+      retryDelay: (attempt) => (this.lastDelay = defaultRetryDelay(attempt)),
       onmyinfo: (me) => {
         if (me.account !== this.options.account) {
           // The token belongs to another account: NIM's "wrong account or token".
@@ -306,8 +307,14 @@ export class NIM {
         });
       },
       onusers: (users) => this.emit('onusers', users.map(toNIMUser)),
-      onupdatemyinfo: (me) => this.myInfoChanged(me),
-      onupdateuser: (user) => this.emit('onupdateuser', toNIMUser(user)),
+      onupdatemyinfo: (me) => {
+        this.backOnline();
+        this.myInfoChanged(me);
+      },
+      onupdateuser: (user) => {
+        this.backOnline();
+        this.emit('onupdateuser', toNIMUser(user));
+      },
       onerror: (error, source) => {
         const nimError = toNIMError(error, source);
         if (source !== 'callback') this.failure = nimError;
@@ -480,15 +487,13 @@ export class NIM {
       this.state = 'reconnecting';
       this.retryCount++;
       // The client computes the back-off right after saying `reconnecting`.
-      queueMicrotask(() =>
-        this.emit('onwillreconnect', { retryCount: this.retryCount, duration: this.lastDelay }),
-      );
+      // (0 when the stream reconnects at once by itself.)
+      queueMicrotask(() => {
+        this.emit('onwillreconnect', { retryCount: this.retryCount, duration: this.lastDelay });
+        this.lastDelay = 0;
+      });
     } else if (status === 'live') {
-      if (this.state === 'reconnecting') {
-        this.state = 'connected';
-        this.retryCount = 0;
-        this.emit('onconnect');
-      }
+      this.backOnline();
       this.cursor = client.cursor;
     } else if (status === 'failed') {
       this.drop(
@@ -496,6 +501,17 @@ export class NIM {
         this.failure ?? new NIMError(415, 'the connection failed', { api: 'connect' }),
       );
     }
+  }
+
+  /**
+   * The stream is back after a drop: onconnect, before anything it delivers (what it replays
+   * comes before the client says `live`).
+   */
+  private backOnline() {
+    if (this.state !== 'reconnecting') return;
+    this.state = 'connected';
+    this.retryCount = 0;
+    this.emit('onconnect');
   }
 
   private report(error: NIMError) {

@@ -10,6 +10,7 @@ import { NIM, NIMError, type NIMOptions, type NIMUser } from '../src/nim';
 import {
   adminClient,
   countingFetch,
+  cuttableFetch,
   createAccounts,
   startTestServer,
   waitFor,
@@ -251,6 +252,31 @@ describe('instances', () => {
     expect(names().slice(count)).toEqual(['onconnect', 'onmyinfo', 'onusers', 'onsyncdone']);
     // Incremental: only the friend who changed since.
     expect(usersOf(events[count + 2])).toEqual(['bob']);
+  });
+
+  test('a dropped stream: onwillreconnect, then onconnect again; a change made meanwhile arrives once', async () => {
+    const cuttable = cuttableFetch();
+    const { synced, events, names } = nimFor('alice', server.tokens.alice, {
+      fetch: cuttable.fetch,
+    });
+    await synced();
+    await waitFor(() => cuttable.lastEventIds.length === 1, 10_000, 'the live stream');
+    const count = events.length;
+    expect(cuttable.cut()).toBe(1);
+    await session(server.tokens.bob).user.updateMyInfo.mutate({ sign: 'during the drop' });
+    await waitFor(() => names().slice(count).includes('onupdateuser'), 10_000, 'the change');
+    // onerror reports the drop (no answer: 415); the stream comes back by itself.
+    expect(names().slice(count)).toEqual([
+      'onerror',
+      'onwillreconnect',
+      'onconnect',
+      'onupdateuser',
+    ]);
+    expect(events[count]![1]).toMatchObject({ code: 415 });
+    const info = events[count + 1]![1] as { retryCount: number; duration: number };
+    expect(info.retryCount).toBe(1);
+    expect(info.duration).toBeGreaterThanOrEqual(0);
+    expect(events.at(-1)![1]).toMatchObject({ account: 'bob', sign: 'during the drop' });
   });
 
   test('destroy: done, ondisconnect, the instance is gone and a new one replaces it', async () => {
