@@ -5,6 +5,11 @@
  * bundling that would bundle zod's own declarations, which do not type-check once bundled, and
  * the package does not install zod. `public-types.check.ts` proves both identical to the
  * originals, so a change of the schema fails `npm run typecheck` until this file follows.
+ *
+ * The build serves this file's text as the declarations of `@namecard/db`: keep it to exported
+ * interfaces and types (valid in a `.d.ts`), with no imports and no values. If the routers'
+ * declarations ever name another `@namecard/db` type, the build fails (missing export) until it
+ * is added here.
  */
 
 /** A profile as the API returns it; `email` and `tel` only where the viewer may see them. */
