@@ -67,6 +67,15 @@ export default defineConfig({
     ],
   },
   plugins: [publicDbTypes],
+  inputOptions: {
+    // A name the declarations import but nothing exports (say the routers' declarations name a
+    // new @namecard/db type that src/public-types.ts lacks) would silently become `undefined`.
+    onLog(level, log, handler) {
+      if (log.code === 'IMPORT_IS_UNDEFINED' || log.code === 'MISSING_EXPORT')
+        handler('error', log);
+      else handler(level, log);
+    },
+  },
   hooks: {
     // A published file that imports anything else (a workspace package, zod, ioredis) would break
     // in a consumer's project: fail the build instead.
