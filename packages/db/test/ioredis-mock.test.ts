@@ -115,7 +115,7 @@ describeEachBackend('ioredis-mock patch: sorted sets', (backend) => {
     expect(await redis.zcard('z')).toBe(3);
   });
 
-  it('a random mix of writes and trims keeps the order a plain sort gives', async () => {
+  it('a random mix of ZADD, ZREM, ZINCRBY and trims keeps the order a plain sort gives', async () => {
     const { redis } = backend.db;
     const random = prng(9);
     const model = new Map<string, number>();
@@ -126,9 +126,13 @@ describeEachBackend('ioredis-mock patch: sorted sets', (backend) => {
         const score = Math.floor(random() * 8);
         await redis.zadd('z', score, member);
         model.set(member, score);
-      } else if (roll < 0.85) {
+      } else if (roll < 0.8) {
         await redis.zrem('z', member);
         model.delete(member);
+      } else if (roll < 0.87) {
+        const by = Math.floor(random() * 3);
+        await redis.zincrby('z', by, member);
+        model.set(member, (model.get(member) ?? 0) + by);
       } else {
         // The change log's trim: keep the newest (highest) entries.
         const keep = 20;
