@@ -229,6 +229,11 @@ describeEachBackend('ioredis-mock patch: Lua scripts', (backend) => {
     }
     expect(await assign).toBe(1);
     expect(await redis.eval('counter = (counter or 0) + 1 return counter', 0)).toBe(1);
+    // Also through a chunk the script load()s (Lua 5.3's load; Redis' Lua 5.1 has loadstring).
+    expect(await redis.eval(`load('viaLoad = 1')() return viaLoad`, 0)).toBe(1);
+    expect(await redis.eval(`return type(load('return viaLoad')()) .. type(viaLoad)`, 0)).toBe(
+      'nilnil',
+    );
   });
 
   it('an error inside a script rejects that call only; writes made before it stay, as in Redis', async () => {
