@@ -7,10 +7,10 @@
  */
 import { type AppRouter } from '@namecard/api';
 import { seedDemoData, newMemoryName } from '@namecard/db';
-import { probeRealRedis, testDbNumber, type RealRedisProbe } from '@namecard/db/testing';
+import { testDbNumber, type RealRedisProbe } from '@namecard/db/testing';
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject } from 'vitest';
 import { startServer, type RunningServer } from '../src/app';
 import { createLogger } from '../src/logger';
 
@@ -206,37 +206,17 @@ export async function expectTRPCError(
 // ---------------------------------------------------------------------------------------------
 // Real Redis
 
-export const DEFAULT_TEST_REDIS_URL = 'redis://127.0.0.1:6379/8';
-
 export type RealRedis = RealRedisProbe;
 export { testDbNumber };
 
-let probed: Promise<RealRedis> | undefined;
-
 /**
- * The real Redis for tests: NAMECARD_TEST_REDIS_URL, or redis://127.0.0.1:6379/8 (never
- * database 0: tests FLUSH it). Probed once (per test file) and never throws; use
- * `describeRealRedis()` to run or skip tests by the result.
+ * The real Redis for tests, as decided once per run by test/global-setup.ts: the server of
+ * NAMECARD_TEST_REDIS_URL when set, otherwise a redis-server the run started on a spare port
+ * (database 8; never database 0: tests FLUSH it). Never throws; use `describeRealRedis()` to
+ * run or skip tests by the result.
  */
 export function realRedisUrl(): Promise<RealRedis> {
-  return (probed ??= (async () => {
-    const url = process.env.NAMECARD_TEST_REDIS_URL || DEFAULT_TEST_REDIS_URL;
-    testDbNumber(url);
-    const result = await probeRealRedis(url);
-    if (!result.reachable) {
-      if (process.env.CI === 'true') {
-        console.error(
-          `\n[namecard/server] real Redis at ${url} is unreachable (${result.reason}); CI=true, so its tests FAIL.\n`,
-        );
-      } else {
-        console.warn(
-          `\n[namecard/server] WARNING: real-Redis tests SKIPPED: ${url} is unreachable (${result.reason}). ` +
-            'Start Redis or set NAMECARD_TEST_REDIS_URL.\n',
-        );
-      }
-    }
-    return result;
-  })());
+  return Promise.resolve(inject('namecardServerRedis'));
 }
 
 /**
