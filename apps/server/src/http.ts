@@ -14,13 +14,21 @@ import {
 import { pingDb } from '@namecard/db';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { parse as parseCookies } from 'cookie';
+import { clientIp, compileTrustProxy } from './client-ip';
+import { DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES } from './config';
 import { type Logger } from './logger';
 
 export interface HttpOptions {
   deps: ApiDeps;
   logger: Logger;
-  /** Browser origins allowed to call the API with credentials. */
+  /** Browser origins allowed to call the API with credentials (never `*`). */
   webOrigins: readonly string[];
+  /** Largest request body read (NAMECARD_MAX_BODY_BYTES); past it 413 PAYLOAD_TOO_LARGE. */
+  maxBodyBytes?: number;
+  /** Most calls in one batch request (NAMECARD_MAX_BATCH); past it 400 BAD_REQUEST. */
+  maxBatch?: number;
+  /** Proxies whose X-Forwarded-For names the client (NAMECARD_TRUST_PROXY). */
+  trustProxy?: readonly string[];
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -30,7 +38,8 @@ function header(req: IncomingMessage, name: string): string | undefined {
 
 function applyCors(req: IncomingMessage, res: ServerResponse, origins: readonly string[]) {
   const origin = header(req, 'origin');
-  if (!origin || !(origins.includes(origin) || origins.includes('*'))) return;
+  // Only listed origins, never a wildcard: the answer allows credentials.
+  if (!origin || !origins.includes(origin)) return;
   res.setHeader('Access-Control-Allow-Origin', origin);
   res.setHeader('Access-Control-Allow-Credentials', 'true');
   res.setHeader('Vary', 'Origin');
@@ -39,12 +48,34 @@ function applyCors(req: IncomingMessage, res: ServerResponse, origins: readonly 
     'Access-Control-Allow-Headers',
     `Authorization, Content-Type, ${ADMIN_HEADER}, trpc-accept, Last-Event-ID`,
   );
+  res.setHeader('Access-Control-Expose-Headers', 'Retry-After');
   res.setHeader('Access-Control-Max-Age', '600');
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown) {
-  res.writeHead(status, { 'Content-Type': 'application/json' });
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+) {
+  res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
+}
+
+/** A body declared larger than the limit: answered before reading it, shaped as tRPC's errors. */
+function payloadTooLarge(res: ServerResponse, maxBodyBytes: number) {
+  sendJson(
+    res,
+    413,
+    {
+      error: {
+        message: `the request body is larger than ${maxBodyBytes} bytes`,
+        code: -32013,
+        data: { code: 'PAYLOAD_TOO_LARGE', httpStatus: 413, fieldErrors: null },
+      },
+    },
+    { Connection: 'close' },
+  );
 }
 
 export interface HttpServer {
@@ -53,10 +84,22 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
-export function createHttpServer({ deps, logger, webOrigins }: HttpOptions): HttpServer {
+export function createHttpServer({
+  deps,
+  logger,
+  webOrigins,
+  maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
+  maxBatch = DEFAULT_MAX_BATCH,
+  trustProxy = [],
+}: HttpOptions): HttpServer {
+  const trust = compileTrustProxy(trustProxy);
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: '/trpc/',
+    // tRPC's own limits: the body is counted as it streams in (chunked bodies too) and the
+    // request fails with PAYLOAD_TOO_LARGE past it; a batch of more calls is BAD_REQUEST.
+    maxBodySize: maxBodyBytes,
+    maxBatchSize: maxBatch,
     createContext: ({ req, res }) =>
       createTRPCContext({
         deps,
@@ -66,6 +109,10 @@ export function createHttpServer({ deps, logger, webOrigins }: HttpOptions): Htt
           sessionId: parseCookies(header(req, 'cookie') ?? '')[SESSION_COOKIE],
         },
         setCookie: (cookie) => res.appendHeader('Set-Cookie', cookie),
+        setHeader: (name, value) => {
+          if (!res.headersSent) res.setHeader(name, value);
+        },
+        clientIp: clientIp(req, trust),
         disconnect: () => res.destroy(),
       }),
     onError: ({ error, path, type }) => {
@@ -109,6 +156,16 @@ export function createHttpServer({ deps, logger, webOrigins }: HttpOptions): Htt
       return;
     }
     if (path.startsWith('/trpc/')) {
+      const declared = Number(header(req, 'content-length') ?? 0);
+      if (declared > maxBodyBytes) {
+        payloadTooLarge(res, maxBodyBytes);
+        return;
+      }
+      // A body cut off at the limit is not read to its end: close the connection after the
+      // answer instead of draining the rest.
+      res.once('finish', () => {
+        if (res.statusCode === 413 && !req.complete) req.socket.destroySoon();
+      });
       trpc(req, res);
       return;
     }

@@ -11,7 +11,7 @@ import { testDbNumber, type RealRedisProbe } from '@namecard/db/testing';
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject } from 'vitest';
-import { startServer, type RunningServer } from '../src/app';
+import { startServer, type RunningServer, type StartOptions } from '../src/app';
 import { createLogger } from '../src/logger';
 
 export const DEMO_ACCOUNTS = ['alice', 'bob', 'carol'] as const;
@@ -26,6 +26,13 @@ export interface TestServerOptions {
   logMaxLen?: number;
   webOrigins?: string[];
   shutdownGraceMs?: number;
+  /** Limits and other settings passed through to startServer (rate rules, body size...). */
+  settings?: Partial<
+    Pick<
+      StartOptions,
+      'maxBodyBytes' | 'maxBatch' | 'redisTimeoutMs' | 'trustProxy' | 'rateRules' | 'secureCookies'
+    >
+  >;
   /**
    * Start a second server on the same data set as this one (same memory set or the same Redis),
    * as a second instance behind a load balancer: nothing is flushed or seeded, and the demo
@@ -75,6 +82,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.logMaxLen ? { logMaxLen: options.logMaxLen } : {}),
     ...(options.webOrigins ? { webOrigins: options.webOrigins } : {}),
     ...(options.shutdownGraceMs !== undefined ? { shutdownGraceMs: options.shutdownGraceMs } : {}),
+    ...options.settings,
     logger: createLogger(process.env.NAMECARD_TEST_LOG_LEVEL ?? 'silent'),
   });
   try {

@@ -1,0 +1,85 @@
+/**
+ * Failing fast: while Redis does not answer (stopped with SIGSTOP, so the connection stays open
+ * and silent; or gone), requests fail with 503 SERVICE_UNAVAILABLE and a plain message instead of
+ * hanging, and succeed again by themselves once Redis answers. Uses a redis-server of the test's
+ * own (spare port): skipped loudly without redis-server, failing under CI=true.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { redisServerAvailable } from '@namecard/db/testing';
+import { describeRealRedis, startTestServer, type TestServer } from './helpers';
+import { startRedisServer, waitFor, type RedisProcess } from './live-helpers';
+
+const binary = redisServerAvailable();
+const ownRedis = {
+  url: 'a redis-server of its own',
+  reachable: binary.available,
+  reason: binary.detail,
+};
+
+interface Answer {
+  status: number;
+  code: string;
+  message: string;
+}
+
+async function call(server: TestServer, path: string, init: RequestInit = {}): Promise<Answer> {
+  const res = await fetch(`${server.url}/trpc/${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${server.tokens.alice}`, 'content-type': 'application/json' },
+  });
+  const body = (await res.json()) as { error?: { message: string; data: { code: string } } };
+  return {
+    status: res.status,
+    code: body.error?.data.code ?? 'OK',
+    message: body.error?.message ?? '',
+  };
+}
+
+const read = (server: TestServer) => call(server, 'user.getMyInfo');
+const write = (server: TestServer) =>
+  call(server, 'user.updateMyInfo', { method: 'POST', body: JSON.stringify({ sign: 'during' }) });
+
+function expectUnavailable(answer: Answer) {
+  expect(answer.status).toBe(503);
+  expect(answer.code).toBe('SERVICE_UNAVAILABLE');
+  expect(answer.message).toBe('the data store is not answering; try again shortly');
+}
+
+describeRealRedis('Redis not answering', ownRedis, () => {
+  let redis: RedisProcess;
+  let server: TestServer;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    server = await startTestServer({ redisUrl: redis.url, settings: { redisTimeoutMs: 500 } });
+  });
+  afterAll(async () => {
+    const pid = redis?.pid();
+    if (pid) process.kill(pid, 'SIGCONT');
+    await server?.close();
+    await redis?.dispose();
+  });
+
+  it('a silent Redis (SIGSTOP) answers 503 with a plain message; requests recover after SIGCONT', async () => {
+    expect((await read(server)).code).toBe('OK');
+    process.kill(redis.pid()!, 'SIGSTOP');
+    try {
+      expectUnavailable(await read(server));
+      expectUnavailable(await write(server));
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(503);
+    } finally {
+      process.kill(redis.pid()!, 'SIGCONT');
+    }
+    await waitFor(async () => (await read(server)).code === 'OK', 10_000, 'reads to work again');
+    expect((await write(server)).code).toBe('OK');
+  });
+
+  it('a Redis that is gone answers 503; requests recover once it is back', async () => {
+    await redis.stop();
+    expectUnavailable(await read(server));
+    expectUnavailable(await write(server));
+    await redis.start();
+    await waitFor(async () => (await read(server)).code === 'OK', 10_000, 'reads to work again');
+    expect((await write(server)).code).toBe('OK');
+  });
+});
