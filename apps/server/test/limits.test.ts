@@ -224,3 +224,25 @@ describeRealRedis('internal errors', redis, (url) => {
     ).resolves.toHaveLength(1);
   });
 });
+
+describe('input hygiene over HTTP', () => {
+  it('an avatar is stored trimmed and canonical; a quote-carrying one is refused and changes nothing', async () => {
+    const alice = demoClient(S.current, 'alice');
+    const saved = await alice.user.updateMyInfo.mutate({
+      avatar: '  https://IMG.example.com/a.png ',
+    });
+    expect(saved.avatar).toBe('https://img.example.com/a.png');
+    expect((await alice.user.getMyInfo.query()).avatar).toBe('https://img.example.com/a.png');
+    const before = await lastEventId(S.current.db);
+    await expectTRPCError(
+      alice.user.updateMyInfo.mutate({ avatar: 'http://a.example/" onerror="alert(1)' }),
+      'BAD_REQUEST',
+      ['avatar'],
+    );
+    await expectTRPCError(alice.user.updateMyInfo.mutate({ nick: 'bob\u200b' }), 'BAD_REQUEST', [
+      'nick',
+    ]);
+    expect(await lastEventId(S.current.db)).toBe(before);
+    expect((await alice.user.updateMyInfo.mutate({ sign: 'one\r\ntwo' })).sign).toBe('one\r\ntwo');
+  });
+});
