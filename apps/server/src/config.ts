@@ -1,6 +1,7 @@
 /** The server's settings, from the environment. */
 import { randomBytes } from 'node:crypto';
 import {
+  LIMITS,
   DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_RATE_RULES,
   parseRateRule,
@@ -11,7 +12,7 @@ import { compileTrustProxy } from './client-ip';
 
 /** Request limits of the HTTP layer (see README, "Limits"). */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
-export const DEFAULT_MAX_BATCH = 50;
+export const DEFAULT_MAX_BATCH: number = LIMITS.batch;
 
 const rateRule = (fallback: { points: number; seconds: number }) =>
   z

@@ -14,6 +14,7 @@ import {
   accountForSession,
   accountForToken,
   isRedisUnavailableError,
+  LIMITS,
   RateLimitedError,
   secretsEqual,
   type ChangeFeed,
@@ -141,6 +142,10 @@ const t = initTRPC.context<Context>().create({
     if (error.code === 'INTERNAL_SERVER_ERROR') {
       // Internal text (ioredis's, V8's) never reaches a client; the server logs the cause.
       return { ...shape, message: INTERNAL_MESSAGE, data: { ...shape.data, fieldErrors: null } };
+    }
+    if (error.code === 'BAD_REQUEST' && error.message === 'Batch call exceeds maximum size') {
+      const message = `too many calls in one batch request (the limit is the server's NAMECARD_MAX_BATCH, ${LIMITS.batch} unless set)`;
+      return { ...shape, message, data: { ...shape.data, fieldErrors: null } };
     }
     if (error.code === 'PAYLOAD_TOO_LARGE' && error.message === 'PAYLOAD_TOO_LARGE') {
       const message = 'the request body is too large';

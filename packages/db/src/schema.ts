@@ -14,6 +14,8 @@ export const LIMITS = {
   custom: 1024,
   /** `user.getUsers` and the client's batch size. */
   getUsers: 150,
+  /** Calls per batch request: the server's default (NAMECARD_MAX_BATCH) and the client's batch size. */
+  batch: 50,
   /** `admin.getUsers`. */
   adminGetUsers: 200,
   /** Accounts one `user.onChange` subscription may watch besides its own and its friends. */
