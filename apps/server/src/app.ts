@@ -85,6 +85,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       adminSecret: options.adminSecret,
       secureCookies: options.secureCookies ?? db.mode === 'redis',
       rateLimits: createRateLimits(db, options.rateRules),
+      demoSignIn: db.mode === 'memory',
     },
     logger,
     webOrigins: options.webOrigins ?? [],

@@ -16,6 +16,7 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { parse as parseCookies } from 'cookie';
 import { clientIp, compileTrustProxy } from './client-ip';
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES } from './config';
+import { crossSiteRefusal } from './csrf';
 import { type Logger } from './logger';
 
 export interface HttpOptions {
@@ -166,6 +167,18 @@ export function createHttpServer({
       res.once('finish', () => {
         if (res.statusCode === 413 && !req.complete) req.socket.destroySoon();
       });
+      const refusal = crossSiteRefusal(req, webOrigins);
+      if (refusal) {
+        // Shaped like tRPC's own errors, so clients read it the same way.
+        sendJson(res, 403, {
+          error: {
+            message: refusal,
+            code: -32003,
+            data: { code: 'FORBIDDEN', httpStatus: 403, fieldErrors: null },
+          },
+        });
+        return;
+      }
       trpc(req, res);
       return;
     }

@@ -38,6 +38,11 @@ export interface ApiDeps {
   secureCookies?: boolean;
   /** Rate limits kept in Redis (sign-in guesses, bad credentials per IP, friend.add). */
   rateLimits: RateLimits;
+  /**
+   * Memory mode: the seeded demo accounts may start a web session without their token
+   * (`auth.signInDemo`), so the web app's sign-in page can offer them with one click.
+   */
+  demoSignIn?: boolean;
 }
 
 export interface RequestCredentials {

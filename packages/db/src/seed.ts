@@ -4,6 +4,7 @@
  * Deterministic apart from the demo tokens (a fixed PRNG seed), and written through the same store
  * functions as everything else, so the directory index and the change log hold it too.
  */
+import { setImmediate } from 'node:timers/promises';
 import { createAccount } from './accounts';
 import { type Db } from './db';
 import { keys } from './keys';
@@ -201,6 +202,11 @@ function generatedProfile(i: number, rand: () => number): ProfilePatch {
   };
 }
 
+/** The demo accounts memory mode seeds (account and nick), for one-click sign-in in the web app. */
+export function demoAccountList(): { account: string; nick: string }[] {
+  return DEMO.map(({ account, profile }) => ({ account, nick: profile.nick ?? account }));
+}
+
 /**
  * Seeds the demo accounts once per data set (claims the data set for seeding).
  * Returns null when it was seeded already.
@@ -232,14 +238,19 @@ export async function seedGeneratedUsers(
 ): Promise<void> {
   const rand = prng(20261127);
   const width = Math.max(4, String(users).length);
+  // ioredis-mock runs each write's Lua on this thread and answers through microtasks only, so
+  // awaiting it never lets the event loop turn: memory mode writes one account at a time and
+  // yields between them (the server keeps answering while it seeds); Redis writes overlap.
+  const batchSize = db.mode === 'memory' ? 1 : 200;
   const names: string[] = [];
   const batch: Promise<unknown>[] = [];
   for (let i = 1; i <= users; i++) {
     const account = `user${String(i).padStart(width, '0')}`;
     names.push(account);
     batch.push(createAccount(db, { account, profile: generatedProfile(i, rand) }));
-    if (batch.length === 200) {
+    if (batch.length === batchSize) {
       await Promise.all(batch.splice(0));
+      await setImmediate();
       if (signal?.aborted) return;
     }
   }

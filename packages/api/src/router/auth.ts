@@ -4,7 +4,9 @@ import {
   accountSchema,
   createSession,
   deleteSession,
+  demoAccountList,
   endAllSessions,
+  profileExists,
   SESSION_TTL_SECONDS,
 } from '@namecard/db';
 import { serialize } from 'cookie';
@@ -19,6 +21,13 @@ function sessionCookie(ctx: Context, value: string, maxAge: number) {
     maxAge,
     secure: ctx.secureCookies ?? false,
   });
+}
+
+/** Starts a web session for `account`: an HttpOnly cookie holding a random session id. */
+async function startSession(ctx: Context, account: string) {
+  const sessionId = await createSession(ctx.db, account);
+  ctx.setCookie(sessionCookie(ctx, sessionId, SESSION_TTL_SECONDS));
+  return { account };
 }
 
 export const authRouter = {
@@ -41,9 +50,29 @@ export const authRouter = {
         throw new TRPCError({ code: 'UNAUTHORIZED', message: 'wrong account or token' });
       }
       await signIn.refund(input.account);
-      const sessionId = await createSession(ctx.db, owner);
-      ctx.setCookie(sessionCookie(ctx, sessionId, SESSION_TTL_SECONDS));
-      return { account: owner };
+      return startSession(ctx, owner);
+    }),
+
+  /** Memory mode: the demo accounts offered for one-click sign-in; `[]` in Redis mode. */
+  demoAccounts: publicProcedure.query(({ ctx }) => (ctx.demoSignIn ? demoAccountList() : [])),
+
+  /** Memory mode only: starts a web session for a demo account without its token. */
+  signInDemo: publicProcedure
+    .input(z.object({ account: accountSchema }))
+    .mutation(async ({ ctx, input }) => {
+      const isDemo = demoAccountList().some((d) => d.account === input.account);
+      if (!ctx.demoSignIn || !isDemo) {
+        throw new TRPCError({
+          code: 'FORBIDDEN',
+          message: ctx.demoSignIn
+            ? `${input.account} is not a demo account`
+            : 'demo sign-in exists only in memory mode',
+        });
+      }
+      if (!(await profileExists(ctx.db, input.account))) {
+        throw new TRPCError({ code: 'NOT_FOUND', message: `no user ${input.account}` });
+      }
+      return startSession(ctx, input.account);
     }),
 
   /** Ends the web session, if any, and clears its cookie. */
