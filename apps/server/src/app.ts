@@ -33,6 +33,8 @@ export interface StartOptions {
   /** Request limits (defaults in config.ts / README "Limits"). */
   maxBodyBytes?: number;
   maxBatch?: number;
+  /** How long a client may take to send one request (NAMECARD_REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
   redisTimeoutMs?: number;
   /** Proxies whose X-Forwarded-For names the client (NAMECARD_TRUST_PROXY). */
   trustProxy?: readonly string[];
@@ -91,6 +93,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     webOrigins: options.webOrigins ?? [],
     ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
     ...(options.maxBatch ? { maxBatch: options.maxBatch } : {}),
+    ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
     trustProxy: options.trustProxy ?? [],
   });
   const { server } = http;

@@ -49,6 +49,7 @@ const envSchema = z.object({
   /** Default: `1` (Secure) in Redis mode, `0` in memory mode; `0` for local plain-http use. */
   NAMECARD_SECURE_COOKIES: z.enum(['0', '1']).optional(),
   NAMECARD_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(DEFAULT_MAX_BODY_BYTES),
+  NAMECARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   NAMECARD_MAX_BATCH: z.coerce.number().int().min(1).max(1000).default(DEFAULT_MAX_BATCH),
   NAMECARD_REDIS_TIMEOUT_MS: z.coerce
     .number()
@@ -77,6 +78,7 @@ export interface ServerConfig {
   secureCookies: boolean;
   maxBodyBytes: number;
   maxBatch: number;
+  requestTimeoutMs: number;
   redisTimeoutMs: number;
   trustProxy: string[];
   rateRules: RateRules;
@@ -131,6 +133,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     secureCookies: (e.NAMECARD_SECURE_COOKIES ?? (e.REDIS_URL ? '1' : '0')) === '1',
     maxBodyBytes: e.NAMECARD_MAX_BODY_BYTES,
     maxBatch: e.NAMECARD_MAX_BATCH,
+    requestTimeoutMs: e.NAMECARD_REQUEST_TIMEOUT_MS,
     redisTimeoutMs: e.NAMECARD_REDIS_TIMEOUT_MS,
     trustProxy,
     rateRules: {

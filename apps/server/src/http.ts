@@ -30,7 +30,14 @@ export interface HttpOptions {
   maxBatch?: number;
   /** Proxies whose X-Forwarded-For names the client (NAMECARD_TRUST_PROXY). */
   trustProxy?: readonly string[];
+  /**
+   * How long a client may take to send a whole request, headers and body (NAMECARD_REQUEST_TIMEOUT_MS);
+   * past it 408 and the connection closes. Live responses are not limited by it.
+   */
+  requestTimeoutMs?: number;
 }
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
@@ -92,6 +99,7 @@ export function createHttpServer({
   maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
   maxBatch = DEFAULT_MAX_BATCH,
   trustProxy = [],
+  requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
 }: HttpOptions): HttpServer {
   const trust = compileTrustProxy(trustProxy);
   const trpc = createHTTPHandler({
@@ -124,66 +132,75 @@ export function createHttpServer({
   });
 
   const inFlight = new Set<ServerResponse>();
-  const server = createServer((req, res) => {
-    inFlight.add(res);
-    res.once('close', () => inFlight.delete(res));
-    const started = performance.now();
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    res.on('finish', () => {
-      logger.info(
-        {
-          method: req.method,
-          path,
-          status: res.statusCode,
-          ms: Math.round(performance.now() - started),
-        },
-        'request',
-      );
-    });
-    applyCors(req, res, webOrigins);
-    if (req.method === 'OPTIONS') {
-      res.writeHead(204);
-      res.end();
-      return;
-    }
-    if (path === '/healthz') {
-      void pingDb(deps.db).then((redis) =>
-        sendJson(res, redis ? 200 : 503, {
-          status: redis ? 'ok' : 'degraded',
-          mode: deps.db.mode,
-          redis,
-        }),
-      );
-      return;
-    }
-    if (path.startsWith('/trpc/')) {
-      const declared = Number(header(req, 'content-length') ?? 0);
-      if (declared > maxBodyBytes) {
-        payloadTooLarge(res, maxBodyBytes);
-        return;
-      }
-      // A body cut off at the limit is not read to its end: close the connection after the
-      // answer instead of draining the rest.
-      res.once('finish', () => {
-        if (res.statusCode === 413 && !req.complete) req.socket.destroySoon();
-      });
-      const refusal = crossSiteRefusal(req, webOrigins);
-      if (refusal) {
-        // Shaped like tRPC's own errors, so clients read it the same way.
-        sendJson(res, 403, {
-          error: {
-            message: refusal,
-            code: -32003,
-            data: { code: 'FORBIDDEN', httpStatus: 403, fieldErrors: null },
+  // Node's defaults give a slow client 300 s per request and look only every 30 s; requests
+  // here are small, so a client dribbling its headers or body is cut off much sooner.
+  const server = createServer(
+    {
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(2000, requestTimeoutMs),
+    },
+    (req, res) => {
+      inFlight.add(res);
+      res.once('close', () => inFlight.delete(res));
+      const started = performance.now();
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      res.on('finish', () => {
+        logger.info(
+          {
+            method: req.method,
+            path,
+            status: res.statusCode,
+            ms: Math.round(performance.now() - started),
           },
-        });
+          'request',
+        );
+      });
+      applyCors(req, res, webOrigins);
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204);
+        res.end();
         return;
       }
-      trpc(req, res);
-      return;
-    }
-    sendJson(res, 404, { error: 'not found: the API is at /trpc, the health check at /healthz' });
-  });
+      if (path === '/healthz') {
+        void pingDb(deps.db).then((redis) =>
+          sendJson(res, redis ? 200 : 503, {
+            status: redis ? 'ok' : 'degraded',
+            mode: deps.db.mode,
+            redis,
+          }),
+        );
+        return;
+      }
+      if (path.startsWith('/trpc/')) {
+        const declared = Number(header(req, 'content-length') ?? 0);
+        if (declared > maxBodyBytes) {
+          payloadTooLarge(res, maxBodyBytes);
+          return;
+        }
+        // A body cut off at the limit is not read to its end: close the connection after the
+        // answer instead of draining the rest.
+        res.once('finish', () => {
+          if (res.statusCode === 413 && !req.complete) req.socket.destroySoon();
+        });
+        const refusal = crossSiteRefusal(req, webOrigins);
+        if (refusal) {
+          // Shaped like tRPC's own errors, so clients read it the same way.
+          sendJson(res, 403, {
+            error: {
+              message: refusal,
+              code: -32003,
+              data: { code: 'FORBIDDEN', httpStatus: 403, fieldErrors: null },
+            },
+          });
+          return;
+        }
+        trpc(req, res);
+        return;
+      }
+      sendJson(res, 404, { error: 'not found: the API is at /trpc, the health check at /healthz' });
+    },
+  );
   const close = () => {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     // No new request may ride a keep-alive connection while server.close() waits for it.

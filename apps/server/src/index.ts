@@ -30,6 +30,7 @@ async function main() {
     secureCookies: config.secureCookies,
     maxBodyBytes: config.maxBodyBytes,
     maxBatch: config.maxBatch,
+    requestTimeoutMs: config.requestTimeoutMs,
     redisTimeoutMs: config.redisTimeoutMs,
     trustProxy: config.trustProxy,
     rateRules: config.rateRules,

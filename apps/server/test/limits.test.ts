@@ -4,6 +4,7 @@
  * server answering the next request.
  */
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { lastEventId, type Redis as _Redis } from '@namecard/db';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
@@ -13,6 +14,7 @@ import {
   describeRealRedis,
   expectTRPCError,
   realRedisUrl,
+  startTestServer,
   useTestServer,
 } from './helpers';
 
@@ -244,5 +246,41 @@ describe('input hygiene over HTTP', () => {
     ]);
     expect(await lastEventId(S.current.db)).toBe(before);
     expect((await alice.user.updateMyInfo.mutate({ sign: 'one\r\ntwo' })).sign).toBe('one\r\ntwo');
+  });
+});
+
+describe('a client that sends its request slowly', () => {
+  it('is answered 408 and cut off after the request timeout; others are served meanwhile', async () => {
+    const server = await startTestServer({ settings: { requestTimeoutMs: 500 } });
+    try {
+      const { port } = new URL(server.url);
+      const socket = connect(Number(port), '127.0.0.1');
+      let received = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (received += chunk));
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      socket.on('error', () => undefined);
+      // Headers complete, then one byte of a 100-byte body, then nothing.
+      socket.write(
+        'POST /trpc/user.updateMyInfo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+          `Authorization: Bearer ${server.tokens.alice}\r\nContent-Length: 100\r\n\r\n{`,
+      );
+      await healthy(server.url);
+      await closed;
+      expect(received).toMatch(/^HTTP\/1\.1 408/);
+
+      // Headers that never end (slowloris) are cut off the same way.
+      const slow = connect(Number(port), '127.0.0.1');
+      let answer = '';
+      slow.setEncoding('utf8');
+      slow.on('data', (chunk: string) => (answer += chunk));
+      slow.on('error', () => undefined);
+      const slowClosed = new Promise<void>((resolve) => slow.once('close', () => resolve()));
+      slow.write('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+      await slowClosed;
+      expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    } finally {
+      await server.close();
+    }
   });
 });
