@@ -70,6 +70,13 @@ function sendJson(
   res.end(JSON.stringify(body));
 }
 
+/** A POST whose body is JSON, or empty (a mutation without input). */
+function isJsonBody(req: IncomingMessage): boolean {
+  const type = header(req, 'content-type')?.split(';')[0]?.trim().toLowerCase();
+  if (type === undefined) return Number(header(req, 'content-length') ?? 0) === 0;
+  return type === 'application/json';
+}
+
 /** A body declared larger than the limit: answered before reading it, shaped as tRPC's errors. */
 function payloadTooLarge(res: ServerResponse, maxBodyBytes: number) {
   sendJson(
@@ -191,6 +198,18 @@ export function createHttpServer({
               message: refusal,
               code: -32003,
               data: { code: 'FORBIDDEN', httpStatus: 403, fieldErrors: null },
+            },
+          });
+          return;
+        }
+        if (req.method === 'POST' && !isJsonBody(req)) {
+          // Every procedure takes JSON: a form or a binary body would reach the input check as a
+          // FormData or stream object.
+          sendJson(res, 415, {
+            error: {
+              message: 'send the input as JSON (Content-Type: application/json)',
+              code: -32015,
+              data: { code: 'UNSUPPORTED_MEDIA_TYPE', httpStatus: 415, fieldErrors: null },
             },
           });
           return;

@@ -284,3 +284,30 @@ describe('a client that sends its request slowly', () => {
     }
   });
 });
+
+describe('bodies that are not JSON', () => {
+  it('a multipart, form or binary POST is 415 naming JSON, and changes nothing', async () => {
+    const before = await lastEventId(S.current.db);
+    for (const [type, body] of [
+      [
+        'multipart/form-data; boundary=b',
+        '--b\r\nContent-Disposition: form-data; name="nick"\r\n\r\nx\r\n--b--\r\n',
+      ],
+      ['application/octet-stream', '{"nick":"x"}'],
+      ['application/x-www-form-urlencoded', 'nick=x'],
+      ['text/plain', '{"nick":"x"}'],
+    ]) {
+      const res = await fetch(`${S.current.url}/trpc/user.updateMyInfo`, {
+        method: 'POST',
+        headers: { ...bearer(), 'content-type': type! },
+        body,
+      });
+      expect(res.status, type).toBe(415);
+      const error = ((await res.json()) as { error: { message: string; data: { code: string } } })
+        .error;
+      expect(error.data.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+      expect(error.message).toContain('application/json');
+    }
+    expect(await lastEventId(S.current.db)).toBe(before);
+  });
+});
