@@ -30,7 +30,13 @@ export interface TestServerOptions {
   settings?: Partial<
     Pick<
       StartOptions,
-      'maxBodyBytes' | 'maxBatch' | 'redisTimeoutMs' | 'trustProxy' | 'rateRules' | 'secureCookies'
+      | 'maxBodyBytes'
+      | 'maxBatch'
+      | 'requestTimeoutMs'
+      | 'redisTimeoutMs'
+      | 'trustProxy'
+      | 'rateRules'
+      | 'secureCookies'
     >
   >;
   /**
