@@ -70,6 +70,25 @@ function sendJson(
   res.end(JSON.stringify(body));
 }
 
+/**
+ * One warning per `intervalMs` for a burst of the same failure (every request fails while Redis
+ * does not answer), with the number of failures since the last line.
+ */
+function throttledWarning(logger: Logger, message: string, intervalMs = 5000) {
+  let last = -Infinity;
+  let failures = 0;
+  return {
+    report(cause: unknown, path: string | undefined) {
+      failures++;
+      const now = Date.now();
+      if (now - last < intervalMs) return;
+      last = now;
+      logger.warn({ err: cause, path, failures }, message);
+      failures = 0;
+    },
+  };
+}
+
 /** A POST whose body is JSON, or empty (a mutation without input). */
 function isJsonBody(req: IncomingMessage): boolean {
   const type = header(req, 'content-type')?.split(';')[0]?.trim().toLowerCase();
@@ -109,6 +128,7 @@ export function createHttpServer({
   requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
 }: HttpOptions): HttpServer {
   const trust = compileTrustProxy(trustProxy);
+  const unavailable = throttledWarning(logger, 'requests failed: Redis is not answering');
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: '/trpc/',
@@ -134,6 +154,8 @@ export function createHttpServer({
     onError: ({ error, path, type }) => {
       if (error.code === 'INTERNAL_SERVER_ERROR') {
         logger.error({ err: error.cause ?? error, path, type }, 'procedure failed');
+      } else if (error.code === 'SERVICE_UNAVAILABLE') {
+        unavailable.report(error.cause ?? error, path);
       }
     },
   });

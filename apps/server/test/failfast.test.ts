@@ -4,6 +4,7 @@
  * hanging, and succeed again by themselves once Redis answers. Uses a redis-server of the test's
  * own (spare port): skipped loudly without redis-server, failing under CI=true.
  */
+import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { redisServerAvailable } from '@namecard/db/testing';
 import { describeRealRedis, startTestServer, type TestServer } from './helpers';
@@ -48,10 +49,20 @@ function expectUnavailable(answer: Answer) {
 describeRealRedis('Redis not answering', ownRedis, () => {
   let redis: RedisProcess;
   let server: TestServer;
+  /** The server's log lines (JSON), warnings and up. */
+  const logLines: { msg: string; failures?: number; err?: { message?: string } }[] = [];
+  const logger = pino(
+    { level: 'warn' },
+    { write: (line: string) => logLines.push(JSON.parse(line) as (typeof logLines)[number]) },
+  );
 
   beforeAll(async () => {
     redis = await startRedisServer();
-    server = await startTestServer({ redisUrl: redis.url, settings: { redisTimeoutMs: 500 } });
+    server = await startTestServer({
+      redisUrl: redis.url,
+      settings: { redisTimeoutMs: 500 },
+      logger,
+    });
   });
   afterAll(async () => {
     const pid = redis?.pid();
@@ -67,6 +78,10 @@ describeRealRedis('Redis not answering', ownRedis, () => {
       expectUnavailable(await read(server));
       expectUnavailable(await write(server));
       expect((await fetch(`${server.url}/healthz`)).status).toBe(503);
+      // The operator sees why, once per burst: the client's plain message, the log's cause.
+      const warnings = logLines.filter((l) => l.msg === 'requests failed: Redis is not answering');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.err?.message).toBe('Command timed out');
     } finally {
       process.kill(redis.pid()!, 'SIGCONT');
     }

@@ -12,7 +12,7 @@ import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject } from 'vitest';
 import { startServer, type RunningServer, type StartOptions } from '../src/app';
-import { createLogger } from '../src/logger';
+import { createLogger, type Logger } from '../src/logger';
 
 export const DEMO_ACCOUNTS = ['alice', 'bob', 'carol'] as const;
 export type DemoAccount = (typeof DEMO_ACCOUNTS)[number];
@@ -39,6 +39,8 @@ export interface TestServerOptions {
       | 'secureCookies'
     >
   >;
+  /** Where the server logs (default: silent, or NAMECARD_TEST_LOG_LEVEL). */
+  logger?: Logger;
   /**
    * Start a second server on the same data set as this one (same memory set or the same Redis),
    * as a second instance behind a load balancer: nothing is flushed or seeded, and the demo
@@ -89,7 +91,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.webOrigins ? { webOrigins: options.webOrigins } : {}),
     ...(options.shutdownGraceMs !== undefined ? { shutdownGraceMs: options.shutdownGraceMs } : {}),
     ...options.settings,
-    logger: createLogger(process.env.NAMECARD_TEST_LOG_LEVEL ?? 'silent'),
+    logger: options.logger ?? createLogger(process.env.NAMECARD_TEST_LOG_LEVEL ?? 'silent'),
   });
   try {
     // Memory mode writes the generated users in the background: tests want them all there.
