@@ -207,10 +207,14 @@ export function createHttpServer({
           payloadTooLarge(res, maxBodyBytes);
           return;
         }
-        // A body cut off at the limit is not read to its end: close the connection after the
-        // answer instead of draining the rest.
+        // A body cut off at the limit: the rest is read and discarded (nothing is kept), so the
+        // client, still sending, can read the 413; a client still sending after a second more is
+        // cut off.
         res.once('finish', () => {
-          if (res.statusCode === 413 && !req.complete) req.socket.destroySoon();
+          if (res.statusCode !== 413 || req.complete) return;
+          const cut = setTimeout(() => req.socket.destroy(), 1000);
+          req.once('end', () => clearTimeout(cut)).once('close', () => clearTimeout(cut));
+          req.resume();
         });
         const refusal = crossSiteRefusal(req, webOrigins);
         if (refusal) {

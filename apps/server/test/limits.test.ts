@@ -122,6 +122,17 @@ describe('request body size', () => {
     await healthy(S.current.url);
   });
 
+  it('a client still sending megabytes past the limit reads the 413 (the rest is discarded, not kept)', async () => {
+    const chunk = 'a'.repeat(1024 * 1024);
+    const res = await rawRequest(`${S.current.url}/trpc/user.updateMyInfo`, {
+      method: 'POST',
+      headers: { ...bearer(), 'content-type': 'application/json' },
+      body: ['{"custom":"', ...Array.from({ length: 100 }, () => chunk), '"}'],
+    });
+    expect(res.status).toBe(413);
+    await healthy(S.current.url);
+  });
+
   it('a body under the limit is read as usual', async () => {
     const alice = demoClient(S.current, 'alice');
     expect((await alice.user.updateMyInfo.mutate({ sign: 'under the limit' })).sign).toBe(
