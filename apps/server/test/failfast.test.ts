@@ -4,11 +4,26 @@
  * hanging, and succeed again by themselves once Redis answers. Uses a redis-server of the test's
  * own (spare port): skipped loudly without redis-server, failing under CI=true.
  */
+import { createAccount } from '@namecard/db';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { redisServerAvailable } from '@namecard/db/testing';
+import {
+  redisServerAvailable,
+  startOwnedRedis,
+  startOwnedRedisOn,
+  type OwnedRedis,
+} from '@namecard/db/testing';
 import { describeRealRedis, startTestServer, type TestServer } from './helpers';
-import { startRedisServer, waitFor, type RedisProcess } from './live-helpers';
+
+/** Polls until `ok()` holds, for at most `timeoutMs`. */
+async function eventually(ok: () => Promise<boolean>, timeoutMs: number, what: string) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 const binary = redisServerAvailable();
 const ownRedis = {
@@ -47,7 +62,7 @@ function expectUnavailable(answer: Answer) {
 }
 
 describeRealRedis('Redis not answering', ownRedis, () => {
-  let redis: RedisProcess;
+  let redis: OwnedRedis;
   let server: TestServer;
   /** The server's log lines (JSON), warnings and up. */
   const logLines: { msg: string; failures?: number; err?: { message?: string } }[] = [];
@@ -57,23 +72,22 @@ describeRealRedis('Redis not answering', ownRedis, () => {
   );
 
   beforeAll(async () => {
-    redis = await startRedisServer();
+    redis = await startOwnedRedis();
     server = await startTestServer({
-      redisUrl: redis.url,
+      redisUrl: `${redis.baseUrl}/1`,
       settings: { redisTimeoutMs: 500 },
       logger,
     });
   });
   afterAll(async () => {
-    const pid = redis?.pid();
-    if (pid) process.kill(pid, 'SIGCONT');
+    if (redis) process.kill(redis.pid, 'SIGCONT');
     await server?.close();
-    await redis?.dispose();
+    await redis?.stop();
   });
 
   it('a silent Redis (SIGSTOP) answers 503 with a plain message; requests recover after SIGCONT', async () => {
     expect((await read(server)).code).toBe('OK');
-    process.kill(redis.pid()!, 'SIGSTOP');
+    process.kill(redis.pid, 'SIGSTOP');
     try {
       expectUnavailable(await read(server));
       expectUnavailable(await write(server));
@@ -83,9 +97,9 @@ describeRealRedis('Redis not answering', ownRedis, () => {
       expect(warnings).toHaveLength(1);
       expect(warnings[0]!.err?.message).toBe('Command timed out');
     } finally {
-      process.kill(redis.pid()!, 'SIGCONT');
+      process.kill(redis.pid, 'SIGCONT');
     }
-    await waitFor(async () => (await read(server)).code === 'OK', 10_000, 'reads to work again');
+    await eventually(async () => (await read(server)).code === 'OK', 10_000, 'reads to work again');
     expect((await write(server)).code).toBe('OK');
   });
 
@@ -93,8 +107,18 @@ describeRealRedis('Redis not answering', ownRedis, () => {
     await redis.stop();
     expectUnavailable(await read(server));
     expectUnavailable(await write(server));
-    await redis.start();
-    await waitFor(async () => (await read(server)).code === 'OK', 10_000, 'reads to work again');
+    // That redis-server kept nothing: alice is made again with the token the test uses.
+    redis = await startOwnedRedisOn(redis.port);
+    await eventually(
+      () =>
+        createAccount(server.db, { account: 'alice', token: server.tokens.alice }).then(
+          () => true,
+          () => false,
+        ),
+      10_000,
+      'the server to reconnect and write',
+    );
+    await eventually(async () => (await read(server)).code === 'OK', 10_000, 'reads to work again');
     expect((await write(server)).code).toBe('OK');
   });
 });

@@ -104,6 +104,11 @@ export async function startOwnedRedis(timeoutMs = 10_000): Promise<OwnedRedis> {
   throw lastError instanceof Error ? lastError : new Error(String(lastError));
 }
 
+/** Starts a `redis-server` of the caller's own on this port (e.g. again, after `stop()`). */
+export function startOwnedRedisOn(port: number, timeoutMs = 10_000): Promise<OwnedRedis> {
+  return spawnRedis(port, timeoutMs);
+}
+
 async function spawnRedis(port: number, timeoutMs: number): Promise<OwnedRedis> {
   const child = spawn(
     'redis-server',
