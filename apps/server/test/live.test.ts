@@ -275,6 +275,7 @@ function liveSuite(start: () => Promise<TestServer>, raceRounds: number) {
 
   it('unsubscribing releases the server-side listener and channels', async () => {
     expect(server.feed.stats).toEqual({ listeners: 0, channels: 0 });
+    await adminClient(server).admin.createAccount.mutate({ account: 'zz-unsub' });
     const s = subscribe(server.url, { token: server.tokens.carol, accounts: ['zz-unsub'] });
     await s.waitForReady();
     // carol, her friends alice and bob, and the watched account.

@@ -11,6 +11,8 @@ export interface Db {
    * Subscribers away for longer get `resync`.
    */
   logMaxLen: number;
+  /** Live subscriptions one account may hold at once, across every instance (default 20). */
+  subscriptionsPerAccount?: number | undefined;
   /** Hears of Redis connection errors (rate-limited); also used for connections made later. */
   onRedisError?: ((error: Error) => void) | undefined;
 }
@@ -19,6 +21,7 @@ export interface CreateDbOptions {
   url?: string | undefined;
   memoryName?: string;
   logMaxLen?: number;
+  subscriptionsPerAccount?: number;
   onRedisError?: (error: Error) => void;
 }
 
@@ -41,6 +44,7 @@ export function createDb(options: CreateDbOptions = { url: process.env.REDIS_URL
     mode: redisMode(options.url),
     logMaxLen: options.logMaxLen ?? (options.url ? DEFAULT_LOG_MAXLEN : MEMORY_LOG_MAXLEN),
     onRedisError: options.onRedisError,
+    subscriptionsPerAccount: options.subscriptionsPerAccount,
   };
 }
 

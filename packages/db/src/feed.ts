@@ -17,7 +17,12 @@ export interface FeedListener {
   onEvent(event: ProfileChangeEvent): void;
   /** A watched account's friend list changed. */
   onFriendsChanged?(account: string): void;
-  /** The pub/sub connection came back: events may have been missed; read the log. */
+  /**
+   * The pub/sub connection dropped: events and friends notices published until it is back are
+   * lost (forget what they would have changed).
+   */
+  onDisconnect?(): void;
+  /** The pub/sub connection came back: events may have been missed; read the store. */
   onReconnect?(): void;
   /** The feed is shutting down. */
   onClose?(): void;
@@ -49,6 +54,9 @@ export class ChangeFeed {
 
   constructor(private readonly subscriber: Redis) {
     subscriber.on('message', (channel: string, message: string) => this.dispatch(channel, message));
+    subscriber.on('close', () => {
+      for (const listener of this.listeners) listener.onDisconnect?.();
+    });
     subscriber.on('ready', () => {
       if (!this.readyOnce) {
         this.readyOnce = true;

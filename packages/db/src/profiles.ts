@@ -85,6 +85,18 @@ export function patchPairs(patch: ProfilePatch): string[] {
   return pairs;
 }
 
+/**
+ * How long a profile remembers the ids of its writes: longer than ioredis may hold a command
+ * before resending it (its reconnect attempts while Redis is away).
+ */
+export const WRITE_ID_TTL_MS = 10 * 60_000;
+
+/**
+ * Events an account's own change log keeps at most (besides being kept only while they are in
+ * the global log's window). A subscriber resuming from before the oldest one gets `resync`.
+ */
+export const ACCOUNT_LOG_MAX = 10_000;
+
 export class ProfileNotFoundError extends Error {
   constructor(readonly account: string) {
     super(`no profile for account ${account}`);
@@ -95,8 +107,9 @@ export class ProfileNotFoundError extends Error {
  * Applies a validated patch atomically: only the fields in it change, so two devices editing
  * different fields at once both win. `updateTime` becomes max(now, previous + 1).
  * Returns the change event (its profile is the new full profile). `writeId` makes the write
- * idempotent: the same id again (as when ioredis resends a command after a dropped connection)
- * is not applied twice and answers the last event.
+ * idempotent: the same id again within WRITE_ID_TTL_MS (as when ioredis resends a command after
+ * a dropped connection, even after other writes went through meanwhile) is not applied twice and
+ * answers the profile's last event.
  */
 export async function updateProfile(
   db: Db,
@@ -110,7 +123,14 @@ export async function updateProfile(
   const result = await runScript(
     db.redis,
     'ncUpdateProfile',
-    [keys.profile(account), keys.directory, keys.log, keys.logSeq],
+    [
+      keys.profile(account),
+      keys.directory,
+      keys.log,
+      keys.logSeq,
+      keys.writes(account),
+      keys.accountLog(account),
+    ],
     [
       account,
       String(now),
@@ -119,6 +139,8 @@ export async function updateProfile(
       hasNick ? nickMember(patch.nick ?? '', account) : '',
       hasNick ? '1' : '0',
       writeId,
+      String(WRITE_ID_TTL_MS),
+      String(ACCOUNT_LOG_MAX),
       ...pairs,
     ],
   );

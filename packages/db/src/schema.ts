@@ -18,6 +18,8 @@ export const LIMITS = {
   adminGetUsers: 200,
   /** Accounts one `user.onChange` subscription may watch besides its own and its friends. */
   watch: 500,
+  /** Friends' profiles in one `user.sync` page. */
+  syncPage: 500,
   /** Friends one account may add. */
   friends: 3000,
   /** Length of a directory search query. */
