@@ -20,7 +20,7 @@ type Limits = typeof LIMITS;
 /** Accounts per `user.getUsers` request: `getUsers` splits longer lists into batches of this size. */
 export const GET_USERS_BATCH: Limits['getUsers'] = 150;
 /** Accounts one client may `watch`. */
-export const WATCH_LIMIT: Limits['watch'] = 500;
+export const WATCH_LIMIT: Limits['watch'] = 150;
 
 /** A profile as the API returns it; `email` and `tel` only where the viewer may see them. */
 export type Profile = RouterOutputs['user']['getUser'];
