@@ -26,6 +26,8 @@ export interface StartOptions {
   /** Memory mode: generated users to seed (0 seeds only the demo accounts). */
   seedUsers?: number;
   logMaxLen?: number;
+  /** Live subscriptions one account may hold at once, across instances (default 20). */
+  subscriptionsPerAccount?: number;
   secureCookies?: boolean;
   logger: Logger;
   /** How long in-flight requests get to finish on close before connections are cut. */
@@ -51,6 +53,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     url: options.redisUrl,
     ...(options.memoryName ? { memoryName: options.memoryName } : {}),
     ...(options.logMaxLen ? { logMaxLen: options.logMaxLen } : {}),
+    ...(options.subscriptionsPerAccount
+      ? { subscriptionsPerAccount: options.subscriptionsPerAccount }
+      : {}),
     onRedisError: (error) =>
       logger.warn({ err: error.message }, 'Redis connection error; retrying'),
   });

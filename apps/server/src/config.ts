@@ -17,6 +17,8 @@ const envSchema = z.object({
   NAMECARD_SEED_USERS: z.coerce.number().int().min(0).max(100_000).default(2000),
   /** Events the change log keeps (default: 100000 in Redis mode, 5000 in memory mode). */
   NAMECARD_LOG_MAXLEN: z.coerce.number().int().min(10).optional(),
+  /** Live subscriptions one account may hold at once, across every instance. */
+  NAMECARD_SUBSCRIPTIONS_PER_ACCOUNT: z.coerce.number().int().min(1).max(10_000).default(20),
   NAMECARD_SECURE_COOKIES: z.enum(['0', '1']).default('0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -31,6 +33,7 @@ export interface ServerConfig {
   webOrigins: string[];
   seedUsers: number;
   logMaxLen: number | undefined;
+  subscriptionsPerAccount: number;
   secureCookies: boolean;
   logLevel: string;
 }
@@ -58,6 +61,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       .filter(Boolean),
     seedUsers: e.NAMECARD_SEED_USERS,
     logMaxLen: e.NAMECARD_LOG_MAXLEN,
+    subscriptionsPerAccount: e.NAMECARD_SUBSCRIPTIONS_PER_ACCOUNT,
     secureCookies: e.NAMECARD_SECURE_COOKIES === '1',
     logLevel: e.LOG_LEVEL,
   };
