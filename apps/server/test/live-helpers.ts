@@ -27,6 +27,7 @@ import {
   testDbNumber,
   type RealRedis,
   type TestServer,
+  type TestServerOptions,
 } from './helpers';
 
 // ---------------------------------------------------------------------------------------------
@@ -624,11 +625,17 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
  * its own connection (as another instance would write), started before the tests and stopped
  * (by PID) after them.
  */
-export function useOwnRedisStack(options: RedisServerOptions = {}) {
+export function useOwnRedisStack(
+  options: RedisServerOptions & { server?: Omit<TestServerOptions, 'redisUrl'> } = {},
+) {
   const state = {} as { redis: RedisProcess; server: TestServer; store: Db };
   beforeAll(async () => {
     state.redis = await startRedisServer(options);
-    state.server = await startTestServer({ redisUrl: state.redis.url, shutdownGraceMs: 300 });
+    state.server = await startTestServer({
+      redisUrl: state.redis.url,
+      shutdownGraceMs: 300,
+      ...options.server,
+    });
     state.store = createDb({ url: state.redis.url });
   });
   afterAll(async () => {

@@ -74,7 +74,7 @@ export async function createAccount(
       tokenHash,
       writeId,
       String(WRITE_ID_TTL_MS),
-      String(ACCOUNT_LOG_MAX),
+      String(db.accountLogMax ?? ACCOUNT_LOG_MAX),
       ...patchPairs(input.profile ?? {}),
     ],
   );

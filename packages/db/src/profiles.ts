@@ -140,7 +140,7 @@ export async function updateProfile(
       hasNick ? '1' : '0',
       writeId,
       String(WRITE_ID_TTL_MS),
-      String(ACCOUNT_LOG_MAX),
+      String(db.accountLogMax ?? ACCOUNT_LOG_MAX),
       ...pairs,
     ],
   );

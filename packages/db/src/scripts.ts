@@ -170,14 +170,14 @@ return 'added'
 `;
 
 /**
- * KEYS: subscription leases (sorted set: lease id -> expiry in ms, on Redis's clock)
- * ARGV: leaseId, leaseMs, limit
+ * KEYS: subscription leases (sorted set: lease id -> expiry in ms)
+ * ARGV: leaseId, leaseMs, limit, now (the caller's clock: ioredis-mock's TIME is off by up to a
+ *       second, and instances' clocks differ by far less than a lease)
  * Takes or renews a lease: 'ok', or 'limit' when `limit` unexpired leases are held by others.
  * Leases of a crashed instance expire by themselves; nothing is counted that nobody renews.
  */
 const LEASE = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
   return 'limit'

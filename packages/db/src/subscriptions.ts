@@ -1,7 +1,6 @@
 /**
  * Per-account limit on concurrent live subscriptions, held in Redis so it holds across every API
- * instance: each subscription holds a lease (a member of `nc:{account}:subs` scored by its expiry
- * on Redis's clock) and renews it while it runs. A crashed instance's leases expire by themselves
+ * instance: each subscription holds a lease (a member of `nc:{account}:subs` scored by its expiry) and renews it while it runs. A crashed instance's leases expire by themselves
  * within `SUBSCRIPTION_LEASE_MS`, so a count can never stay stuck.
  */
 import { randomUUID } from 'node:crypto';
@@ -37,7 +36,8 @@ export async function takeSubscriptionLease(
   const limit = db.subscriptionsPerAccount ?? DEFAULT_SUBSCRIPTIONS_PER_ACCOUNT;
   const id = randomUUID();
   const key = keys.subscriptions(account);
-  const take = () => runScript(db.redis, 'ncLease', [key], [id, String(leaseMs), String(limit)]);
+  const take = () =>
+    runScript(db.redis, 'ncLease', [key], [id, String(leaseMs), String(limit), String(Date.now())]);
   if ((await take()) === 'limit') throw new SubscriptionLimitError(account, limit);
   // A failed renewal (Redis away) is retried at the next tick; the lease outlives two misses.
   const timer = setInterval(() => void take().catch(() => undefined), Math.ceil(leaseMs / 3));
@@ -55,7 +55,5 @@ export async function takeSubscriptionLease(
 
 /** Unexpired subscription leases of an account. */
 export async function countSubscriptions(db: Db, account: string): Promise<number> {
-  const [seconds = 0, micros = 0] = (await db.redis.time()).map(Number);
-  const ms = seconds * 1000 + Math.floor(micros / 1000);
-  return db.redis.zcount(keys.subscriptions(account), `(${ms}`, '+inf');
+  return db.redis.zcount(keys.subscriptions(account), `(${Date.now()}`, '+inf');
 }
