@@ -160,6 +160,19 @@ function resumeSuite(redisUrls?: { resume: string; smallLog: string; reset: stri
       expect(again.items).toEqual([{ id: last, data: { type: 'ready' } }]);
     });
 
+    it('an id of the old counter scheme, or one never handed out, gives resync', async () => {
+      const { server } = ctx;
+      // A small counter value, and a clock id from 2023 (before anything this data set logged).
+      for (const old of ['5', '1700000000000000']) {
+        const sub = ctx.subscribe(server.url, { token: server.tokens.alice, lastEventId: old });
+        await sub.waitForReady();
+        expect(
+          sub.items.map((i) => i.data.type),
+          old,
+        ).toEqual(['resync', 'ready']);
+      }
+    });
+
     it('lastEventId beyond the newest id (a log that was reset) gives resync, then ready, then live', async () => {
       const { server } = ctx;
       const newest = await lastEventId(server.db);
