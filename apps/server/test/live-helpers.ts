@@ -383,6 +383,8 @@ export interface TcpProxy {
    * client sees its commands applied but never gets their replies.
    */
   setSwallowReplies(swallow: boolean): void;
+  /** New connections go to this port from now on (as a failover moves an address). */
+  setTarget(port: number): void;
   close(): Promise<void>;
 }
 
@@ -392,6 +394,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let rejected = 0;
   let blocked = false;
   let swallow = false;
+  let target = targetPort;
   const server: Server = createServer((client) => {
     if (blocked) {
       rejected++;
@@ -399,7 +402,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       return;
     }
     accepted++;
-    const upstream = connect(targetPort, '127.0.0.1');
+    const upstream = connect(target, '127.0.0.1');
     const pair: [Socket, Socket] = [client, upstream];
     pairs.add(pair);
     const end = () => {
@@ -437,6 +440,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     rejected: () => rejected,
     setSwallowReplies: (value) => {
       swallow = value;
+    },
+    setTarget: (port) => {
+      target = port;
     },
     dropAll,
     close: () =>
@@ -531,6 +537,8 @@ export interface RedisServerOptions {
    * test makes (SAVE): a restart after kill -9 goes back to the last one.
    */
   persistence?: 'always' | 'everysec' | 'no';
+  /** More redis-server arguments (e.g. `['--replicaof', '127.0.0.1', '6400']`). */
+  args?: string[];
 }
 
 /**
@@ -563,6 +571,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
           : ['--appendonly', 'yes', '--appendfsync', persistence]),
         '--dir',
         dir,
+        ...(options.args ?? []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );

@@ -22,7 +22,7 @@ import {
 } from '@namecard/db';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { adminClient, describeRealRedis } from './helpers';
+import { adminClient, describeRealRedis, startTestServer, type TestServer } from './helpers';
 import {
   describeItems,
   expectStrictlyIncreasingIds,
@@ -46,6 +46,15 @@ function rawRedis(url: string): Redis {
   const redis = new Redis(url, { maxRetriesPerRequest: 5 });
   redis.on('error', () => undefined);
   return redis;
+}
+
+/** `n` changes of `account`'s sign (`<prefix> 0`...), one after another; their event ids. */
+async function writeSigns(store: Db, account: string, prefix: string, n: number) {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    ids.push((await updateProfile(store, account, { sign: `${prefix} ${i}` })).id);
+  }
+  return ids;
 }
 
 describeRealRedis('a friends notice lost in a reconnect', redisServer, () => {
@@ -117,13 +126,7 @@ describeRealRedis('Redis back from an older snapshot', redisServer, () => {
     // ids of the lost events, and a subscriber resuming from one of them was replayed the rest
     // as if nothing had happened: no resync, the lost states kept, the new writes missed.)
     const { redis, server, store } = stack;
-    const write = async (prefix: string, n: number) => {
-      const ids: string[] = [];
-      for (let i = 0; i < n; i++) {
-        ids.push((await updateProfile(store, 'bob', { sign: `${prefix} ${i}` })).id);
-      }
-      return ids;
-    };
+    const write = (prefix: string, n: number) => writeSigns(store, 'bob', prefix, n);
     const live = subscribeLive(server.url, { token: server.tokens.alice });
     const away = subscribeLive(server.url, { token: server.tokens.alice });
     try {
@@ -222,4 +225,85 @@ describeRealRedis('a write resent by ioredis after another write', redisServer, 
     expect(await getProfile(direct, 'dana')).toMatchObject({ sign: 'two' });
     expect(proxy.accepted(), 'ioredis reconnected through the proxy').toBeGreaterThan(1);
   }, 30_000);
+});
+
+describeRealRedis('a replica promoted without the last writes', redisServer, () => {
+  let master: RedisProcess;
+  let replica: RedisProcess;
+  let proxy: TcpProxy;
+  let server: TestServer;
+  let store: Db;
+
+  beforeAll(async () => {
+    master = await startRedisServer({ persistence: 'no' });
+    replica = await startRedisServer({
+      persistence: 'no',
+      args: ['--replicaof', '127.0.0.1', String(master.port)],
+    });
+    const probe = rawRedis(replica.url);
+    try {
+      await waitFor(
+        async () => /master_link_status:up/.test(await probe.info('replication')),
+        10_000,
+        'the replica to sync',
+      );
+    } finally {
+      probe.disconnect();
+    }
+    // The API and the store reach "the master" through one address, as a failover moves it.
+    proxy = await startTcpProxy(master.port);
+    const url = `redis://127.0.0.1:${new URL(proxy.url).port}/1`;
+    server = await startTestServer({ redisUrl: url, shutdownGraceMs: 300 });
+    store = createDb({ url });
+  });
+  afterAll(async () => {
+    await server?.close();
+    if (store) await closeDb(store);
+    await proxy?.close();
+    await master?.dispose();
+    await replica?.dispose();
+  });
+
+  it('gives resync to subscribers that saw lost events and never reuses an id', async () => {
+    // (Failed before: the promoted replica's counter handed out the lost events' ids again.)
+    const write = (prefix: string, n: number) => writeSigns(store, 'bob', prefix, n);
+    const live = subscribeLive(server.url, { token: server.tokens.alice });
+    try {
+      await live.waitForReady();
+      const kept = await write('kept', 10);
+      const onMaster = rawRedis(master.url);
+      const onReplica = rawRedis(replica.url);
+      try {
+        expect(await onMaster.wait(1, 5000)).toBe(1);
+        // The replica stops following: what the master takes from now on, it never gets.
+        await onReplica.replicaof('NO', 'ONE');
+        const lost = await write('lost', 20);
+        await live.waitForProfile('bob', (p) => p.sign === 'lost 19');
+
+        // Failover: the address now leads to the replica, and the master dies.
+        proxy.setTarget(replica.port);
+        proxy.dropAll();
+        await master.kill9();
+        await waitFor(
+          async () => (await getProfile(store, 'bob').catch(() => null))?.sign === 'kept 9',
+          10_000,
+          'the store on the promoted replica',
+        );
+        const after = await write('after', 30);
+        for (const id of after) {
+          expect([...kept, ...lost], 'an id handed out twice').not.toContain(id);
+        }
+        await live.waitForProfile('bob', (p) => p.sign === 'after 29', 15_000);
+        expect(live.items.filter((i) => i.data.type === 'resync').length).toBeGreaterThan(0);
+        const seen = live.profiles().map((p) => p.id);
+        expect(new Set(seen).size, describeItems(live.items)).toBe(seen.length);
+        expectStrictlyIncreasingIds(live.items);
+      } finally {
+        onMaster.disconnect();
+        onReplica.disconnect();
+      }
+    } finally {
+      live.unsubscribe();
+    }
+  }, 60_000);
 });
