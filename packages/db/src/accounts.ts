@@ -7,7 +7,7 @@ import { type Db } from './db';
 import { accountMember, nickMember } from './directory';
 import { keys } from './keys';
 import { parseEvent, type ProfileChangeEvent } from './changes';
-import { ACCOUNT_LOG_MAX, patchPairs, WRITE_ID_TTL_MS } from './profiles';
+import { ACCOUNT_LOG_MAX, eventClock, patchPairs, WRITE_ID_TTL_MS } from './profiles';
 import { runScript } from './scripts';
 import { type ProfilePatch } from './schema';
 
@@ -75,6 +75,7 @@ export async function createAccount(
       writeId,
       String(WRITE_ID_TTL_MS),
       String(db.accountLogMax ?? ACCOUNT_LOG_MAX),
+      eventClock(db),
       ...patchPairs(input.profile ?? {}),
     ],
   );

@@ -55,6 +55,8 @@ export class ChangeFeed {
   constructor(private readonly subscriber: Redis) {
     subscriber.on('message', (channel: string, message: string) => this.dispatch(channel, message));
     subscriber.on('close', () => {
+      // Before the first 'ready' there is nothing to resume (and no onReconnect would follow).
+      if (!this.readyOnce) return;
       for (const listener of this.listeners) listener.onDisconnect?.();
     });
     subscriber.on('ready', () => {

@@ -70,6 +70,10 @@ export async function* liveChanges(
   const queue: ProfileChangeEvent[] = [];
   let wake: (() => void) | null = null;
   let catchUp = false;
+  // Between a drop of the pub/sub connection and the catch-up after it, queued events wait: the
+  // catch-up must first check that the last event sent still exists (Redis may have come back
+  // without it), and a newer live event sent before it would hide that.
+  let reconnecting = false;
   let friendsChanged = false;
   let ended = false;
   const notify = () => {
@@ -119,8 +123,10 @@ export async function* liveChanges(
       },
       onDisconnect() {
         forgetSharing();
+        reconnecting = true;
       },
       onReconnect() {
+        reconnecting = false;
         // Friends notices published while the connection was down are lost: read again.
         forgetSharing();
         friendsChanged = true;
@@ -211,7 +217,7 @@ export async function* liveChanges(
         if (sent > last) last = sent;
         continue;
       }
-      const event = queue.shift();
+      const event = reconnecting ? undefined : queue.shift();
       if (event) {
         if (BigInt(event.id) > last) {
           last = BigInt(event.id);

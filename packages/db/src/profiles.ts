@@ -86,6 +86,13 @@ export function patchPairs(patch: ProfilePatch): string[] {
 }
 
 /**
+ * The clock the write scripts take event ids from: '' for Redis's own (TIME: one clock per Redis,
+ * whichever instance writes), this process's in memory mode (ioredis-mock's TIME rounds the
+ * seconds and takes the microseconds from process.hrtime(), so it jumps by up to a second).
+ */
+export const eventClock = (db: Db): string => (db.mode === 'memory' ? String(Date.now()) : '');
+
+/**
  * How long a profile remembers the ids of its writes: longer than ioredis may hold a command
  * before resending it (its reconnect attempts while Redis is away).
  */
@@ -141,6 +148,7 @@ export async function updateProfile(
       writeId,
       String(WRITE_ID_TTL_MS),
       String(db.accountLogMax ?? ACCOUNT_LOG_MAX),
+      eventClock(db),
       ...pairs,
     ],
   );

@@ -28,13 +28,22 @@ local function profile_json(key, account)
   return '{' .. table.concat(parts, ',') .. '}'
 end
 
+-- The clock event ids and write-id expiry follow, in ms: Redis's own (TIME), unless the script
+-- was given one (memory mode: ioredis-mock's TIME rounds the seconds and takes the microseconds
+-- from process.hrtime(), so it jumps back and forth by up to a second).
+local given_clock = ''
+local function clock_ms()
+  if given_clock ~= '' then return tonumber(given_clock) + 0.0 end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000)
+end
+
 -- The next event id: max(Redis clock in ms * 1000, last id + 1). Ids increase, and a Redis
 -- that lost its last writes (restored snapshot, kill -9 with AOF everysec, promoted replica)
 -- still never hands one out twice: its clock has moved past the lost ones. Floats throughout
 -- (fengari's integers are 32-bit; a double is exact up to 2^53, about the year 2255).
 local function next_event_id(seq_key)
-  local t = redis.call('TIME')
-  local id = (tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000)) * 1000.0
+  local id = clock_ms() * 1000.0
   local last = tonumber(redis.call('GET', seq_key) or '0')
   if last + 1 > id then id = last + 1 end
   local s = string.format('%.0f', id)
@@ -46,8 +55,7 @@ end
 -- its connection drops, possibly after other writes): remembers it in the same step if not.
 local function seen_write(writes_key, write_id, ttl)
   if redis.call('ZSCORE', writes_key, write_id) then return true end
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000)
+  local now = clock_ms()
   redis.call('ZREMRANGEBYSCORE', writes_key, '-inf', string.format('%.0f', now - tonumber(ttl)))
   redis.call('ZADD', writes_key, string.format('%.0f', now), write_id)
   redis.call('PEXPIRE', writes_key, ttl)
@@ -114,13 +122,14 @@ end
 /**
  * KEYS: profile, directory, log, logSeq, writes, accountLog
  * ARGV: account, now, maxlen, channel, nickDirMember ('' = none), hasNick ('1'/'0'), writeId,
- *       writeIdTtlMs, accountLogMax, field, value, ...
+ *       writeIdTtlMs, accountLogMax, clock ('' = Redis's TIME), field, value, ...
  * Returns the event JSON, or 'NOT_FOUND'. A write whose id was applied in the last
  * writeIdTtlMs is a resend (ioredis resends commands in flight when a connection drops, even
  * after other writes of the profile went through): it is not applied again, and the answer is
  * the profile's last event.
  */
 const UPDATE = `${COMMON}
+given_clock = ARGV[10]
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOT_FOUND' end
 if seen_write(KEYS[5], ARGV[7], ARGV[8]) then return last_event(KEYS[1], ARGV[1]) end
 local now = tonumber(ARGV[2])
@@ -128,7 +137,7 @@ local prev = tonumber(redis.call('HGET', KEYS[1], 'updateTime') or '0')
 local ut = now
 if prev + 1 > ut then ut = prev + 1 end
 if ARGV[6] == '1' then set_nick_entry(KEYS[1], KEYS[2], ARGV[5]) end
-apply_fields(KEYS[1], 10)
+apply_fields(KEYS[1], 11)
 redis.call('HSET', KEYS[1], 'updateTime', string.format('%.0f', ut))
 return append_event(KEYS[1], KEYS[3], KEYS[4], ARGV[4], ARGV[3], ARGV[1], KEYS[6], ARGV[9])
 `;
@@ -136,11 +145,12 @@ return append_event(KEYS[1], KEYS[3], KEYS[4], ARGV[4], ARGV[3], ARGV[1], KEYS[6
 /**
  * KEYS: profile, directory, log, logSeq, token, auth, writes, accountLog
  * ARGV: account, now, maxlen, channel, nickDirMember, accountDirMember, tokenHash, writeId,
- *       writeIdTtlMs, accountLogMax, field, value, ...
+ *       writeIdTtlMs, accountLogMax, clock ('' = Redis's TIME), field, value, ...
  * Returns the event JSON, 'EXISTS' or 'TOKEN_TAKEN'; the same write sent again answers the
  * profile's last event.
  */
 const CREATE = `${COMMON}
+given_clock = ARGV[11]
 if redis.call('EXISTS', KEYS[1]) == 1 then
   if redis.call('ZSCORE', KEYS[7], ARGV[8]) then return last_event(KEYS[1], ARGV[1]) end
   return 'EXISTS'
@@ -148,7 +158,7 @@ end
 if redis.call('EXISTS', KEYS[5]) == 1 then return 'TOKEN_TAKEN' end
 seen_write(KEYS[7], ARGV[8], ARGV[9])
 redis.call('HSET', KEYS[1], 'createTime', ARGV[2], 'updateTime', ARGV[2])
-apply_fields(KEYS[1], 11)
+apply_fields(KEYS[1], 12)
 set_nick_entry(KEYS[1], KEYS[2], ARGV[5])
 redis.call('ZADD', KEYS[2], 0, ARGV[6])
 redis.call('HSET', KEYS[6], 'tokenHash', ARGV[7])
