@@ -82,6 +82,18 @@ export class ChangeFeed {
     );
   }
 
+  /**
+   * Resolves once every message Redis published before this call has reached the listeners (a
+   * PING on the pub/sub connection is answered after them). False when it could not be proved.
+   */
+  async flush(): Promise<boolean> {
+    if (this.closed) return false;
+    return this.subscriber.ping().then(
+      () => true,
+      () => false,
+    );
+  }
+
   get stats() {
     return { channels: this.channels.size, listeners: this.listeners.size };
   }

@@ -213,8 +213,14 @@ export async function* liveChanges(
       }
       if (catchUp) {
         catchUp = false;
-        const { sent } = yield* resume(last.toString());
-        if (sent > last) last = sent;
+        const { newest, sent } = yield* resume(last.toString());
+        // Go on from the newest id when my friend list has not changed since it was last read
+        // (every notice published before the newest id was read has arrived: the feed's flush);
+        // else from the last id sent, so that a new friend's events between the two are still
+        // replayed. Going on from the newest keeps a quiet subscriber's resume point recent (the
+        // log is trimmed behind it).
+        const settled = (await feed.flush()) && !friendsChanged;
+        if (settled ? newest > last : sent > last) last = settled ? newest : sent;
         continue;
       }
       const event = reconnecting ? undefined : queue.shift();
