@@ -28,6 +28,8 @@ export interface StartOptions {
   /** Memory mode: generated users to seed (0 seeds only the demo accounts). */
   seedUsers?: number;
   logMaxLen?: number;
+  /** Live subscriptions one account may hold at once, across instances (default 20). */
+  subscriptionsPerAccount?: number;
   /** Default: true in Redis mode, false in memory mode. */
   secureCookies?: boolean;
   /** Request limits (defaults in config.ts / README "Limits"). */
@@ -63,6 +65,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     url: options.redisUrl,
     ...(options.memoryName ? { memoryName: options.memoryName } : {}),
     ...(options.logMaxLen ? { logMaxLen: options.logMaxLen } : {}),
+    ...(options.subscriptionsPerAccount
+      ? { subscriptionsPerAccount: options.subscriptionsPerAccount }
+      : {}),
     ...(options.redisTimeoutMs ? { commandTimeoutMs: options.redisTimeoutMs } : {}),
     onRedisError: (error) =>
       logger.warn({ err: error.message }, 'Redis connection error; retrying'),

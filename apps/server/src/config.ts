@@ -46,6 +46,8 @@ const envSchema = z.object({
   NAMECARD_SEED_USERS: z.coerce.number().int().min(0).max(100_000).default(2000),
   /** Events the change log keeps (default: 100000 in Redis mode, 5000 in memory mode). */
   NAMECARD_LOG_MAXLEN: z.coerce.number().int().min(10).optional(),
+  /** Live subscriptions one account may hold at once, across every instance. */
+  NAMECARD_SUBSCRIPTIONS_PER_ACCOUNT: z.coerce.number().int().min(1).max(10_000).default(20),
   /** Default: `1` (Secure) in Redis mode, `0` in memory mode; `0` for local plain-http use. */
   NAMECARD_SECURE_COOKIES: z.enum(['0', '1']).optional(),
   NAMECARD_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(DEFAULT_MAX_BODY_BYTES),
@@ -75,6 +77,7 @@ export interface ServerConfig {
   webOrigins: string[];
   seedUsers: number;
   logMaxLen: number | undefined;
+  subscriptionsPerAccount: number;
   secureCookies: boolean;
   maxBodyBytes: number;
   maxBatch: number;
@@ -130,6 +133,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     webOrigins,
     seedUsers: e.NAMECARD_SEED_USERS,
     logMaxLen: e.NAMECARD_LOG_MAXLEN,
+    subscriptionsPerAccount: e.NAMECARD_SUBSCRIPTIONS_PER_ACCOUNT,
     secureCookies: (e.NAMECARD_SECURE_COOKIES ?? (e.REDIS_URL ? '1' : '0')) === '1',
     maxBodyBytes: e.NAMECARD_MAX_BODY_BYTES,
     maxBatch: e.NAMECARD_MAX_BATCH,

@@ -27,6 +27,7 @@ async function main() {
     webOrigins: config.webOrigins,
     seedUsers: config.seedUsers,
     logMaxLen: config.logMaxLen,
+    subscriptionsPerAccount: config.subscriptionsPerAccount,
     secureCookies: config.secureCookies,
     maxBodyBytes: config.maxBodyBytes,
     maxBatch: config.maxBatch,

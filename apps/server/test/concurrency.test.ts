@@ -48,7 +48,7 @@ async function storedAlice(server: TestServer): Promise<Profile> {
 
 /**
  * The log after `baseline` must hold exactly one event per acknowledged write, with unique,
- * consecutive, increasing ids, and each acknowledgement must be its event's profile. Every logged
+ * increasing ids, and each acknowledgement must be its event's profile. Every logged
  * state must be the previous one with that write's patch applied (nothing lost, nothing mixed in),
  * and updateTime must strictly increase along the log. Returns the acks in log order.
  */
@@ -56,7 +56,7 @@ function checkLog(events: ProfileChangeEvent[], acks: Ack[], baseline: string): 
   expect(events).toHaveLength(acks.length);
   const ids = events.map((e) => BigInt(e.id));
   expect(new Set(ids).size).toBe(ids.length);
-  ids.forEach((id, k) => expect(id).toBe(BigInt(baseline) + BigInt(k + 1)));
+  ids.forEach((id, k) => expect(id).toBeGreaterThan(k === 0 ? BigInt(baseline) : ids[k - 1]!));
 
   const byUpdateTime = new Map<number, Ack>();
   for (const ack of acks) {

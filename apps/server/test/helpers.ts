@@ -24,6 +24,7 @@ export interface TestServerOptions {
   /** Generated users to seed besides alice, bob and carol (default 0). */
   seedUsers?: number;
   logMaxLen?: number;
+  subscriptionsPerAccount?: number;
   webOrigins?: string[];
   shutdownGraceMs?: number;
   /** Limits and other settings passed through to startServer (rate rules, body size...). */
@@ -88,6 +89,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     adminSecret,
     seedUsers: options.seedUsers ?? 0,
     ...(options.logMaxLen ? { logMaxLen: options.logMaxLen } : {}),
+    ...(options.subscriptionsPerAccount
+      ? { subscriptionsPerAccount: options.subscriptionsPerAccount }
+      : {}),
     ...(options.webOrigins ? { webOrigins: options.webOrigins } : {}),
     ...(options.shutdownGraceMs !== undefined ? { shutdownGraceMs: options.shutdownGraceMs } : {}),
     ...options.settings,

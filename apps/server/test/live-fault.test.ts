@@ -4,33 +4,22 @@
  * profiles, one through the API and one straight through the store on its own connection (as
  * another instance would). Every acknowledged write must reach the subscriber, once, in order.
  */
-import { spawnSync } from 'node:child_process';
-import { closeDb, createDb, readLogSince, updateProfile, type Db } from '@namecard/db';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { adminClient, describeRealRedis, startTestServer, type TestServer } from './helpers';
+import { readLogSince, updateProfile } from '@namecard/db';
+import { expect, it } from 'vitest';
+import { adminClient, describeRealRedis } from './helpers';
 import {
   describeItems,
   expectStrictlyIncreasingIds,
   liveClientFor,
-  startRedisServer,
+  redisServerBinary,
+  useOwnRedisStack,
   subscribeLive,
   waitFor,
   type LiveSubscription,
-  type RedisProcess,
 } from './live-helpers';
 
 // Needs the redis-server binary: skipped (with a warning) without it, failing under CI=true.
-const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
-const redisServer = {
-  url: 'a redis-server of its own',
-  reachable: version.status === 0,
-  reason: version.error?.message ?? version.stderr ?? '',
-};
-if (!redisServer.reachable && process.env.CI !== 'true') {
-  console.warn(
-    `\n[namecard/server] WARNING: Redis restart tests SKIPPED: no redis-server on PATH (${redisServer.reason}).\n`,
-  );
-}
+const redisServer = redisServerBinary('Redis restart tests');
 
 interface Ack {
   sign: string;
@@ -84,22 +73,10 @@ function startWriter(
 }
 
 describeRealRedis('Redis restart under a live subscription', redisServer, () => {
-  let redis: RedisProcess;
-  let server: TestServer;
-  let store: Db;
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    server = await startTestServer({ redisUrl: redis.url, shutdownGraceMs: 300 });
-    store = createDb({ url: redis.url });
-  });
-  afterAll(async () => {
-    await server?.close();
-    if (store) await closeDb(store);
-    await redis?.dispose();
-  });
+  const stack = useOwnRedisStack();
 
   it('delivers every acknowledged write once, in order, across the restart', async () => {
+    const { redis, server, store } = stack;
     const { token: daveToken } = await adminClient(server).admin.createAccount.mutate({
       account: 'dave',
     });

@@ -6,7 +6,7 @@
  *
  * Every wait here is bounded and fails with a message saying what was awaited and what was seen.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -19,7 +19,16 @@ import { type Profile } from '@namecard/db';
 import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink } from '@trpc/client';
 import { EventSource } from 'eventsource';
 import { Redis } from 'ioredis';
-import { realRedisUrl, testDbNumber, type RealRedis } from './helpers';
+import { afterAll, beforeAll } from 'vitest';
+import { closeDb, createDb, type Db } from '@namecard/db';
+import {
+  realRedisUrl,
+  startTestServer,
+  testDbNumber,
+  type RealRedis,
+  type TestServer,
+  type TestServerOptions,
+} from './helpers';
 
 // ---------------------------------------------------------------------------------------------
 // Waiting
@@ -369,6 +378,13 @@ export interface TcpProxy {
   setBlocked(blocked: boolean): void;
   /** Connections closed at once because the proxy was blocked. */
   rejected(): number;
+  /**
+   * While set, what the target answers is read and thrown away (requests still reach it): a
+   * client sees its commands applied but never gets their replies.
+   */
+  setSwallowReplies(swallow: boolean): void;
+  /** New connections go to this port from now on (as a failover moves an address). */
+  setTarget(port: number): void;
   close(): Promise<void>;
 }
 
@@ -377,6 +393,8 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let accepted = 0;
   let rejected = 0;
   let blocked = false;
+  let swallow = false;
+  let target = targetPort;
   const server: Server = createServer((client) => {
     if (blocked) {
       rejected++;
@@ -384,7 +402,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       return;
     }
     accepted++;
-    const upstream = connect(targetPort, '127.0.0.1');
+    const upstream = connect(target, '127.0.0.1');
     const pair: [Socket, Socket] = [client, upstream];
     pairs.add(pair);
     const end = () => {
@@ -395,7 +413,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
     client.pipe(upstream);
-    upstream.pipe(client);
+    upstream.on('data', (chunk: Buffer) => {
+      if (!swallow) client.write(chunk);
+    });
   });
   const port = await new Promise<number>((resolve) => {
     server.listen(0, '127.0.0.1', () => {
@@ -418,6 +438,12 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       blocked = value;
     },
     rejected: () => rejected,
+    setSwallowReplies: (value) => {
+      swallow = value;
+    },
+    setTarget: (port) => {
+      target = port;
+    },
     dropAll,
     close: () =>
       new Promise<void>((resolve) => {
@@ -429,6 +455,26 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
 
 // ---------------------------------------------------------------------------------------------
 // A redis-server of the test's own
+
+/**
+ * The `describeRealRedis` target of a test file that starts redis-server processes of its own:
+ * reachable when the binary is on PATH; without it the file is skipped with a warning naming
+ * `what`, or fails under CI=true.
+ */
+export function redisServerBinary(what: string) {
+  const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+  const target = {
+    url: 'a redis-server of its own',
+    reachable: version.status === 0,
+    reason: version.error?.message ?? version.stderr ?? '',
+  };
+  if (!target.reachable && process.env.CI !== 'true') {
+    console.warn(
+      `\n[namecard/server] WARNING: ${what} SKIPPED: no redis-server on PATH (${target.reason}).\n`,
+    );
+  }
+  return target;
+}
 
 /** A port nobody listens on right now (bound and released by the OS's choice). */
 export async function freePort(): Promise<number> {
@@ -479,13 +525,30 @@ export interface RedisProcess {
   stop(): Promise<void>;
   /** Stops, then removes the data directory. */
   dispose(): Promise<void>;
+  /** kill -9: no shutdown, nothing saved or fsynced on the way out; waits for the exit. */
+  kill9(): Promise<void>;
+}
+
+export interface RedisServerOptions {
+  timeoutMs?: number;
+  /**
+   * `always` (default): AOF fsynced on every write, so every acknowledged write survives a
+   * restart; `everysec`: AOF fsynced once a second; `no`: no AOF, only the RDB snapshots the
+   * test makes (SAVE): a restart after kill -9 goes back to the last one.
+   */
+  persistence?: 'always' | 'everysec' | 'no';
+  /** More redis-server arguments (e.g. `['--replicaof', '127.0.0.1', '6400']`). */
+  args?: string[];
 }
 
 /**
- * A redis-server on a spare port with `appendonly yes`, `appendfsync always` and no RDB saves,
- * its data in a new temporary directory: every acknowledged write survives a restart.
+ * A redis-server on a spare port, with no automatic RDB saves and (by default) `appendonly yes`,
+ * `appendfsync always`, its data in a new temporary directory: every acknowledged write survives
+ * a restart.
  */
-export async function startRedisServer(timeoutMs = 10_000): Promise<RedisProcess> {
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisProcess> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const persistence = options.persistence ?? 'always';
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'namecard-live-redis-'));
   let child: ChildProcess | undefined;
@@ -503,12 +566,12 @@ export async function startRedisServer(timeoutMs = 10_000): Promise<RedisProcess
         '127.0.0.1',
         '--save',
         '',
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'always',
+        ...(persistence === 'no'
+          ? ['--appendonly', 'no']
+          : ['--appendonly', 'yes', '--appendfsync', persistence]),
         '--dir',
         dir,
+        ...(options.args ?? []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -553,9 +616,41 @@ export async function startRedisServer(timeoutMs = 10_000): Promise<RedisProcess
     running: () => child !== undefined,
     start,
     stop,
+    kill9: async () => {
+      const proc = child;
+      if (!proc) return;
+      proc.kill('SIGKILL');
+      await exited;
+    },
     dispose: async () => {
       await stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * For one describe block: a redis-server of its own, an API server on it and a store client on
+ * its own connection (as another instance would write), started before the tests and stopped
+ * (by PID) after them.
+ */
+export function useOwnRedisStack(
+  options: RedisServerOptions & { server?: Omit<TestServerOptions, 'redisUrl'> } = {},
+) {
+  const state = {} as { redis: RedisProcess; server: TestServer; store: Db };
+  beforeAll(async () => {
+    state.redis = await startRedisServer(options);
+    state.server = await startTestServer({
+      redisUrl: state.redis.url,
+      shutdownGraceMs: 300,
+      ...options.server,
+    });
+    state.store = createDb({ url: state.redis.url });
+  });
+  afterAll(async () => {
+    await state.server?.close();
+    if (state.store) await closeDb(state.store);
+    await state.redis?.dispose();
+  });
+  return state;
 }

@@ -112,7 +112,7 @@ describeRealRedis('a subscriber that stops reading', await liveRedis(SLOW_DB), (
       const replayed = resumed.profiles('bob');
       expect(received + replayed.length, describeItems(resumed.items.slice(-3))).toBe(written);
       expect(new Set(replayed.map((p) => p.profile.sign.split(' ')[0])).size).toBe(replayed.length);
-      expect(BigInt(replayed[0]!.id)).toBe(BigInt(lastId) + 1n);
+      expect(BigInt(replayed[0]!.id)).toBeGreaterThan(BigInt(lastId));
       expectStrictlyIncreasingIds(resumed.items);
       expect(resumed.items.filter((i) => i.data.type === 'resync')).toEqual([]);
     } finally {

@@ -16,7 +16,7 @@ import { createNamecardTrpc, type FetchLike, type NamecardTrpc } from './trpc';
 /** Accounts per `user.getUsers` request: `getUsers` splits longer lists into batches of this size. */
 export const GET_USERS_BATCH = 150;
 /** Accounts one client may `watch`. */
-export const WATCH_LIMIT = 500;
+export const WATCH_LIMIT = 150;
 
 /** A profile as the API returns it; `email` and `tel` only where the viewer may see them. */
 export type Profile = RouterOutputs['user']['getUser'];

@@ -7,7 +7,7 @@ import { type Db } from './db';
 import { accountMember, nickMember } from './directory';
 import { keys } from './keys';
 import { parseEvent, type ProfileChangeEvent } from './changes';
-import { patchPairs } from './profiles';
+import { ACCOUNT_LOG_MAX, eventClock, patchPairs, WRITE_ID_TTL_MS } from './profiles';
 import { runScript } from './scripts';
 import { type ProfilePatch } from './schema';
 
@@ -61,6 +61,8 @@ export async function createAccount(
       keys.logSeq,
       keys.token(tokenHash),
       keys.auth(account),
+      keys.writes(account),
+      keys.accountLog(account),
     ],
     [
       account,
@@ -71,6 +73,9 @@ export async function createAccount(
       accountMember(account),
       tokenHash,
       writeId,
+      String(WRITE_ID_TTL_MS),
+      String(db.accountLogMax ?? ACCOUNT_LOG_MAX),
+      eventClock(db),
       ...patchPairs(input.profile ?? {}),
     ],
   );

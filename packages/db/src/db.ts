@@ -11,6 +11,10 @@ export interface Db {
    * Subscribers away for longer get `resync`.
    */
   logMaxLen: number;
+  /** Events each account's own change log keeps at most (default ACCOUNT_LOG_MAX, 10000). */
+  accountLogMax?: number | undefined;
+  /** Live subscriptions one account may hold at once, across every instance (default 20). */
+  subscriptionsPerAccount?: number | undefined;
   /** Hears of Redis connection errors (rate-limited); also used for connections made later. */
   onRedisError?: ((error: Error) => void) | undefined;
 }
@@ -19,6 +23,8 @@ export interface CreateDbOptions {
   url?: string | undefined;
   memoryName?: string;
   logMaxLen?: number;
+  subscriptionsPerAccount?: number;
+  accountLogMax?: number;
   onRedisError?: (error: Error) => void;
   /** Redis mode: how long a command may go unanswered before it fails (see createRedis). */
   commandTimeoutMs?: number;
@@ -44,6 +50,8 @@ export function createDb(options: CreateDbOptions = { url: process.env.REDIS_URL
     mode: redisMode(options.url),
     logMaxLen: options.logMaxLen ?? (options.url ? DEFAULT_LOG_MAXLEN : MEMORY_LOG_MAXLEN),
     onRedisError: options.onRedisError,
+    subscriptionsPerAccount: options.subscriptionsPerAccount,
+    accountLogMax: options.accountLogMax,
   };
 }
 

@@ -17,7 +17,12 @@ export interface FeedListener {
   onEvent(event: ProfileChangeEvent): void;
   /** A watched account's friend list changed. */
   onFriendsChanged?(account: string): void;
-  /** The pub/sub connection came back: events may have been missed; read the log. */
+  /**
+   * The pub/sub connection dropped: events and friends notices published until it is back are
+   * lost (forget what they would have changed).
+   */
+  onDisconnect?(): void;
+  /** The pub/sub connection came back: events may have been missed; read the store. */
   onReconnect?(): void;
   /** The feed is shutting down. */
   onClose?(): void;
@@ -49,6 +54,11 @@ export class ChangeFeed {
 
   constructor(private readonly subscriber: Redis) {
     subscriber.on('message', (channel: string, message: string) => this.dispatch(channel, message));
+    subscriber.on('close', () => {
+      // Before the first 'ready' there is nothing to resume (and no onReconnect would follow).
+      if (!this.readyOnce) return;
+      for (const listener of this.listeners) listener.onDisconnect?.();
+    });
     subscriber.on('ready', () => {
       if (!this.readyOnce) {
         this.readyOnce = true;
@@ -69,6 +79,18 @@ export class ChangeFeed {
   static forDb(db: Db): ChangeFeed {
     return new ChangeFeed(
       duplicateRedis(db.redis, db.onRedisError ? { onError: db.onRedisError } : {}),
+    );
+  }
+
+  /**
+   * Resolves once every message Redis published before this call has reached the listeners (a
+   * PING on the pub/sub connection is answered after them). False when it could not be proved.
+   */
+  async flush(): Promise<boolean> {
+    if (this.closed) return false;
+    return this.subscriber.ping().then(
+      () => true,
+      () => false,
     );
   }
 

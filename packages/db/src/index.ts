@@ -13,3 +13,4 @@ export * from './seed';
 export * from './feed';
 export * from './live';
 export * from './ratelimit';
+export * from './subscriptions';

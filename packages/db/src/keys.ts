@@ -19,6 +19,12 @@ export const keys = {
   auth: (account: string) => `${tag(account)}:auth`,
   /** Set: accounts this account added as friends. */
   friends: (account: string) => `${tag(account)}:friends`,
+  /** Sorted set: ids of this profile's recent writes (score: when, ms), so a resend applies once. */
+  writes: (account: string) => `${tag(account)}:writes`,
+  /** Sorted set: this account's own change log (event JSON scored by event id), for resuming. */
+  accountLog: (account: string) => `${tag(account)}:log`,
+  /** Sorted set: this account's live-subscription leases (score: expiry, ms). */
+  subscriptions: (account: string) => `${tag(account)}:subs`,
   /** Pub/sub channel: change events of this account's profile and friend list. */
   channel: (account: string) => `${tag(account)}:changes`,
   /** String: the account a token hash belongs to. */
@@ -27,9 +33,9 @@ export const keys = {
   session: (sessionHash: string) => `${PREFIX}:session:${sessionHash}`,
   /** Sorted set (all scores 0): the directory index, searched by lexical range. */
   directory: `${PREFIX}:directory`,
-  /** Sorted set: the change log, event JSON scored by its sequence number. */
+  /** Sorted set: the change log, event JSON scored by its event id. */
   log: `${PREFIX}:log`,
-  /** String counter: the last event sequence number handed out. */
+  /** String: the last event id handed out. */
   logSeq: `${PREFIX}:log:seq`,
   /** String: set once memory mode has seeded its demo data. */
   seeded: `${PREFIX}:seeded`,

@@ -1,23 +1,31 @@
 /**
  * One live subscription's stream of changes, lossless and resumable:
  *
- * 1. attach the live listener first (events queue up), then note the newest event id S;
- * 2. with a `lastEventId`, replay the log from there up to S (or say `resync` when the log no
- *    longer reaches back that far, or when the id is from a log that no longer exists);
+ * 1. take a subscription lease (the per-account limit, held in Redis across instances), attach
+ *    the live listener (events queue up), then note the newest event id S;
+ * 2. with a `lastEventId`, check it still exists (else `resync`: the log was trimmed past it, or
+ *    Redis lost it) and replay the watched accounts' events in (lastEventId, S] from their own
+ *    change logs: O(k + their events) for k watched accounts, whatever the length of the global
+ *    log;
  * 3. say `ready` with id S, then yield queued and live events with ids above the last one sent.
  *
- * When the pub/sub connection comes back after a drop, the stream replays the log from its last
- * id before going on, so what was published meanwhile still arrives, once and in order.
+ * When the pub/sub connection comes back after a drop, the stream resumes the same way from its
+ * last id before going on, so what was published meanwhile still arrives, once and in order.
+ * Whether the viewer may see an owner's private fields is read from the store, and the answers
+ * kept are forgotten when that owner's friends notice arrives and whenever the pub/sub connection
+ * drops (a notice sent meanwhile is lost), so a removal missed during a reconnect cannot leak.
  * A subscriber that stops reading cannot make the queue grow without bound: past `maxQueue`
  * events the stream calls `onOverflow` (the server cuts the connection) and ends; the client
  * resumes from its last id.
  */
-import { lastEventId, readLogSince, type ProfileChangeEvent } from './changes';
+import { readAccountsSince, resumePoint, type ProfileChangeEvent } from './changes';
 import { type Db } from './db';
 import { type ChangeFeed, type FeedListener } from './feed';
 import { listFriends, ownersSharingPrivateFields } from './friends';
+import { keys } from './keys';
 import { withoutPrivateFields } from './profiles';
 import { type Profile } from './schema';
+import { takeSubscriptionLease } from './subscriptions';
 
 export type LiveItem =
   | { id: string; type: 'profile'; account: string; profile: Profile }
@@ -29,6 +37,7 @@ export interface LiveOptions {
   feed: ChangeFeed;
   /** The subscriber: their own changes, their friends' and `accounts`' reach them. */
   viewer: string;
+  /** Accounts to watch besides the viewer's friends; those that do not exist are left out. */
   accounts?: readonly string[];
   lastEventId?: string | null;
   signal?: AbortSignal;
@@ -38,18 +47,33 @@ export interface LiveOptions {
 }
 
 export const DEFAULT_MAX_QUEUE = 1000;
-const REPLAY_PAGE = 500;
+
+/** Of `accounts`, those with a profile: made-up accounts get no channel and no memory. */
+async function existingAccounts(db: Db, accounts: readonly string[]): Promise<string[]> {
+  const unique = [...new Set(accounts)];
+  if (unique.length === 0) return [];
+  const results = await db.redis.pipeline(unique.map((a) => ['exists', keys.profile(a)])).exec();
+  return unique.filter((_, i) => {
+    const [error, exists] = results?.[i] ?? [null, 0];
+    if (error) throw error;
+    return exists === 1;
+  });
+}
 
 export async function* liveChanges(
   options: LiveOptions,
 ): AsyncGenerator<LiveItem, void, undefined> {
   const { db, feed, viewer, signal } = options;
   const maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
-  const extra = options.accounts ?? [];
 
+  const lease = await takeSubscriptionLease(db, viewer);
   const queue: ProfileChangeEvent[] = [];
   let wake: (() => void) | null = null;
   let catchUp = false;
+  // Between a drop of the pub/sub connection and the catch-up after it, queued events wait: the
+  // catch-up must first check that the last event sent still exists (Redis may have come back
+  // without it), and a newer live event sent before it would hide that.
+  let reconnecting = false;
   let friendsChanged = false;
   let ended = false;
   const notify = () => {
@@ -57,103 +81,120 @@ export async function* liveChanges(
     wake = null;
     w?.();
   };
-  // Whose private fields the viewer may see; forgotten when that account's friends change.
+  // Whose private fields the viewer may see; forgotten when that account's friends change or
+  // the pub/sub connection drops.
   const sharing = new Map<string, boolean>();
-  // Counts friend-list changes: an answer read before one may be stale by the time it arrives.
+  // Counts friend-list changes and connection drops: an answer read before one may be stale by
+  // the time it arrives, and is then used once but not kept.
   let friendChanges = 0;
-
-  let friends = new Set(await listFriends(db, viewer));
-  let interest = new Set([viewer, ...friends, ...extra]);
-
-  const listener: FeedListener = {
-    onEvent(event) {
-      if (ended || !interest.has(event.account)) return;
-      if (queue.length >= maxQueue) {
-        ended = true;
-        queue.length = 0;
-        options.onOverflow?.();
-        notify();
-        return;
-      }
-      queue.push(event);
-      notify();
-    },
-    onFriendsChanged(account) {
-      sharing.delete(account);
-      friendChanges++;
-      if (account === viewer) friendsChanged = true;
-      notify();
-    },
-    onReconnect() {
-      catchUp = true;
-      notify();
-    },
-    onClose() {
-      ended = true;
-      notify();
-    },
+  const forgetSharing = () => {
+    sharing.clear();
+    friendChanges++;
   };
+
+  let watch: Awaited<ReturnType<ChangeFeed['watch']>> | undefined;
   const onAbort = () => {
     ended = true;
     notify();
   };
-  signal?.addEventListener('abort', onAbort);
-  const watch = await feed.watch(interest, listener);
-
-  async function view(events: ProfileChangeEvent[]): Promise<LiveItem[]> {
-    const shares = new Map<string, boolean>();
-    for (const e of events) {
-      const known = sharing.get(e.account);
-      if (known !== undefined) shares.set(e.account, known);
-    }
-    const unknown = [...new Set(events.map((e) => e.account))].filter((a) => !shares.has(a));
-    if (unknown.length > 0) {
-      const before = friendChanges;
-      const shared = await ownersSharingPrivateFields(db, unknown, viewer);
-      for (const a of unknown) {
-        shares.set(a, shared.has(a));
-        // Cached only if no friend list changed meanwhile: the notice that would have cleared
-        // it may have come before the answer (e.g. the owner removed the viewer since).
-        if (friendChanges === before) sharing.set(a, shared.has(a));
-      }
-    }
-    return events.map((e) => ({
-      id: e.id,
-      type: 'profile',
-      account: e.account,
-      profile: shares.get(e.account) ? e.profile : withoutPrivateFields(e.profile),
-    }));
-  }
-
-  /** Events of interest in (from, to], from the log; null when the log has a gap there. */
-  async function* replay(from: bigint, to: bigint): AsyncGenerator<LiveItem, boolean, undefined> {
-    let after = from;
-    while (after < to) {
-      const { events, gap } = await readLogSince(db, after.toString(), REPLAY_PAGE);
-      if (gap) return false;
-      const upto = events.filter((e) => BigInt(e.id) <= to);
-      for (const item of await view(upto.filter((e) => interest.has(e.account)))) yield item;
-      if (upto.length < events.length || events.length === 0) break;
-      after = BigInt(events[events.length - 1]!.id);
-    }
-    return true;
-  }
-
-  /** Replays (from, newest]; a resync item when that cannot be done. Returns the new last id. */
-  async function* resume(from: bigint): AsyncGenerator<LiveItem, bigint, undefined> {
-    const newest = BigInt(await lastEventId(db));
-    if (from > newest || !(yield* replay(from, newest))) {
-      yield { id: newest.toString(), type: 'resync' };
-    }
-    return newest;
-  }
-
   try {
+    const extra = await existingAccounts(db, options.accounts ?? []);
+    let friends = new Set(await listFriends(db, viewer));
+    let interest = new Set([viewer, ...friends, ...extra]);
+
+    const listener: FeedListener = {
+      onEvent(event) {
+        if (ended || !interest.has(event.account)) return;
+        if (queue.length >= maxQueue) {
+          ended = true;
+          queue.length = 0;
+          options.onOverflow?.();
+          notify();
+          return;
+        }
+        queue.push(event);
+        notify();
+      },
+      onFriendsChanged(account) {
+        sharing.delete(account);
+        friendChanges++;
+        if (account === viewer) friendsChanged = true;
+        notify();
+      },
+      onDisconnect() {
+        forgetSharing();
+        reconnecting = true;
+      },
+      onReconnect() {
+        reconnecting = false;
+        // Friends notices published while the connection was down are lost: read again.
+        forgetSharing();
+        friendsChanged = true;
+        catchUp = true;
+        notify();
+      },
+      onClose() {
+        ended = true;
+        notify();
+      },
+    };
+    signal?.addEventListener('abort', onAbort);
+    watch = await feed.watch(interest, listener);
+
+    const view = async (events: ProfileChangeEvent[]): Promise<LiveItem[]> => {
+      const shares = new Map<string, boolean>();
+      for (const e of events) {
+        const known = sharing.get(e.account);
+        if (known !== undefined) shares.set(e.account, known);
+      }
+      const unknown = [...new Set(events.map((e) => e.account))].filter((a) => !shares.has(a));
+      if (unknown.length > 0) {
+        const before = friendChanges;
+        const shared = await ownersSharingPrivateFields(db, unknown, viewer);
+        for (const a of unknown) {
+          shares.set(a, shared.has(a));
+          // Kept only if no friend list changed (and no connection dropped) meanwhile: the
+          // notice that would have cleared it may have come before the answer.
+          if (friendChanges === before) sharing.set(a, shared.has(a));
+        }
+      }
+      return events.map((e) => ({
+        id: e.id,
+        type: 'profile',
+        account: e.account,
+        profile: shares.get(e.account) ? e.profile : withoutPrivateFields(e.profile),
+      }));
+    };
+
+    /**
+     * What was missed since `from` (or a resync item). Returns the newest id and the last id
+     * sent: a catch-up goes on from the latter, so that an account added to the interest later
+     * (a new friend) still gets its events between the two.
+     */
+    async function* resume(
+      from: string,
+    ): AsyncGenerator<LiveItem, { newest: bigint; sent: bigint }, undefined> {
+      const { newest, ok } = await resumePoint(db, from);
+      const missed = ok ? await readAccountsSince(db, interest, from, newest) : null;
+      if (!missed || missed.gap) {
+        // The stored states the subscriber holds may no longer exist: forget what was kept.
+        forgetSharing();
+        yield { id: newest, type: 'resync' };
+        return { newest: BigInt(newest), sent: BigInt(newest) };
+      }
+      let sent = BigInt(from);
+      for (const item of await view(missed.events)) {
+        yield item;
+        sent = BigInt(item.id);
+      }
+      return { newest: BigInt(newest), sent };
+    }
+
     let last: bigint;
     if (options.lastEventId != null) {
-      last = yield* resume(BigInt(options.lastEventId));
+      last = (yield* resume(options.lastEventId)).newest;
     } else {
-      last = BigInt(await lastEventId(db));
+      last = BigInt((await resumePoint(db, '0')).newest);
     }
     yield { id: last.toString(), type: 'ready' };
 
@@ -167,15 +208,22 @@ export async function* liveChanges(
         interest = next;
         await watch.add(next);
         await watch.remove(removed);
-        // A new friend's changes published before its channel was subscribed are only in the log.
+        // A new friend's changes published before its channel was subscribed are only stored.
         if (added) catchUp = true;
       }
       if (catchUp) {
         catchUp = false;
-        last = yield* resume(last);
+        const { newest, sent } = yield* resume(last.toString());
+        // Go on from the newest id when my friend list has not changed since it was last read
+        // (every notice published before the newest id was read has arrived: the feed's flush);
+        // else from the last id sent, so that a new friend's events between the two are still
+        // replayed. Going on from the newest keeps a quiet subscriber's resume point recent (the
+        // log is trimmed behind it).
+        const settled = (await feed.flush()) && !friendsChanged;
+        if (settled ? newest > last : sent > last) last = settled ? newest : sent;
         continue;
       }
-      const event = queue.shift();
+      const event = reconnecting ? undefined : queue.shift();
       if (event) {
         if (BigInt(event.id) > last) {
           last = BigInt(event.id);
@@ -190,6 +238,8 @@ export async function* liveChanges(
   } finally {
     ended = true;
     signal?.removeEventListener('abort', onAbort);
-    await watch.close().catch(() => undefined);
+    await watch?.close().catch(() => undefined);
+    // Not awaited: with Redis away the release would wait for it; the lease then expires.
+    void lease.release().catch(() => undefined);
   }
 }

@@ -85,6 +85,25 @@ export function patchPairs(patch: ProfilePatch): string[] {
   return pairs;
 }
 
+/**
+ * The clock the write scripts take event ids from: '' for Redis's own (TIME: one clock per Redis,
+ * whichever instance writes), this process's in memory mode (ioredis-mock's TIME rounds the
+ * seconds and takes the microseconds from process.hrtime(), so it jumps by up to a second).
+ */
+export const eventClock = (db: Db): string => (db.mode === 'memory' ? String(Date.now()) : '');
+
+/**
+ * How long a profile remembers the ids of its writes: longer than ioredis may hold a command
+ * before resending it (its reconnect attempts while Redis is away).
+ */
+export const WRITE_ID_TTL_MS = 10 * 60_000;
+
+/**
+ * Events an account's own change log keeps at most (besides being kept only while they are in
+ * the global log's window). A subscriber resuming from before the oldest one gets `resync`.
+ */
+export const ACCOUNT_LOG_MAX = 10_000;
+
 export class ProfileNotFoundError extends Error {
   constructor(readonly account: string) {
     super(`no profile for account ${account}`);
@@ -95,8 +114,9 @@ export class ProfileNotFoundError extends Error {
  * Applies a validated patch atomically: only the fields in it change, so two devices editing
  * different fields at once both win. `updateTime` becomes max(now, previous + 1).
  * Returns the change event (its profile is the new full profile). `writeId` makes the write
- * idempotent: the same id again (as when ioredis resends a command after a dropped connection)
- * is not applied twice and answers the last event.
+ * idempotent: the same id again within WRITE_ID_TTL_MS (as when ioredis resends a command after
+ * a dropped connection, even after other writes went through meanwhile) is not applied twice and
+ * answers the profile's last event.
  */
 export async function updateProfile(
   db: Db,
@@ -110,7 +130,14 @@ export async function updateProfile(
   const result = await runScript(
     db.redis,
     'ncUpdateProfile',
-    [keys.profile(account), keys.directory, keys.log, keys.logSeq],
+    [
+      keys.profile(account),
+      keys.directory,
+      keys.log,
+      keys.logSeq,
+      keys.writes(account),
+      keys.accountLog(account),
+    ],
     [
       account,
       String(now),
@@ -119,6 +146,9 @@ export async function updateProfile(
       hasNick ? nickMember(patch.nick ?? '', account) : '',
       hasNick ? '1' : '0',
       writeId,
+      String(WRITE_ID_TTL_MS),
+      String(db.accountLogMax ?? ACCOUNT_LOG_MAX),
+      eventClock(db),
       ...pairs,
     ],
   );

@@ -18,8 +18,14 @@ export const LIMITS = {
   batch: 50,
   /** `admin.getUsers`. */
   adminGetUsers: 200,
-  /** Accounts one `user.onChange` subscription may watch besides its own and its friends. */
-  watch: 500,
+  /**
+   * Accounts one `user.onChange` subscription may watch besides its own and its friends. The list
+   * travels in the SSE GET's URL: 150 accounts of 32 characters are about 6.3 KB URL-encoded,
+   * inside the 8 KB request-line limit of common proxies (nginx, most CDNs) and Node's 16 KB.
+   */
+  watch: 150,
+  /** Friends' profiles in one `user.sync` page. */
+  syncPage: 500,
   /** Friends one account may add. */
   friends: 3000,
   /** Length of a directory search query. */

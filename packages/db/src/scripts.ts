@@ -28,16 +28,64 @@ local function profile_json(key, account)
   return '{' .. table.concat(parts, ',') .. '}'
 end
 
--- Gives the change the next global sequence number, logs it and publishes it.
-local function append_event(profile_key, log_key, seq_key, channel, maxlen, account)
-  local seq = string.format('%.0f', redis.call('INCR', seq_key))
+-- The clock event ids and write-id expiry follow, in ms: Redis's own (TIME), unless the script
+-- was given one (memory mode: ioredis-mock's TIME rounds the seconds and takes the microseconds
+-- from process.hrtime(), so it jumps back and forth by up to a second).
+local given_clock = ''
+local function clock_ms()
+  if given_clock ~= '' then return tonumber(given_clock) + 0.0 end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- The next event id: max(Redis clock in ms * 1000, last id + 1). Ids increase, and a Redis
+-- that lost its last writes (restored snapshot, kill -9 with AOF everysec, promoted replica)
+-- still never hands one out twice: its clock has moved past the lost ones. Floats throughout
+-- (fengari's integers are 32-bit; a double is exact up to 2^53, about the year 2255).
+local function next_event_id(seq_key)
+  local id = clock_ms() * 1000.0
+  local last = tonumber(redis.call('GET', seq_key) or '0')
+  if last + 1 > id then id = last + 1 end
+  local s = string.format('%.0f', id)
+  redis.call('SET', seq_key, s)
+  return s
+end
+
+-- Whether a write id was applied within the last ttl ms (ioredis resends a command in flight when
+-- its connection drops, possibly after other writes): remembers it in the same step if not.
+local function seen_write(writes_key, write_id, ttl)
+  if redis.call('ZSCORE', writes_key, write_id) then return true end
+  local now = clock_ms()
+  redis.call('ZREMRANGEBYSCORE', writes_key, '-inf', string.format('%.0f', now - tonumber(ttl)))
+  redis.call('ZADD', writes_key, string.format('%.0f', now), write_id)
+  redis.call('PEXPIRE', writes_key, ttl)
+  return false
+end
+
+-- Gives the change the next event id, logs it (in the global log and in the account's own)
+-- and publishes it. The account's log keeps its events still in the global log's window, and at
+-- most account_max of them; what the cap drops is noted as the profile's _logFloor, so a reader
+-- resuming from before it knows it must resync.
+local function append_event(profile_key, log_key, seq_key, channel, maxlen, account, alog_key, account_max)
+  local seq = next_event_id(seq_key)
   redis.call('HSET', profile_key, '_seq', seq)
   local event = '{"id":"' .. seq .. '","type":"profile","account":"' .. esc(account) .. '","profile":' .. profile_json(profile_key, account) .. '}'
   redis.call('ZADD', log_key, seq, event)
-  -- Trim in steps of 1% (not on every write): keeps at least the newest maxlen events.
-  local keep = tonumber(maxlen)
+  -- Trim in steps of 1% (not on every write): keeps at least the newest maxlen events and the
+  -- one before them (a reader resumes from an event it saw, which must still be there).
+  local keep = tonumber(maxlen) + 1
   if redis.call('ZCARD', log_key) > keep + math.floor(keep / 100) then
     redis.call('ZREMRANGEBYRANK', log_key, 0, -(keep + 1))
+  end
+  redis.call('ZADD', alog_key, seq, event)
+  local oldest = redis.call('ZRANGE', log_key, 0, 0, 'WITHSCORES')
+  if oldest[2] then redis.call('ZREMRANGEBYSCORE', alog_key, '-inf', '(' .. oldest[2]) end
+  local cap = tonumber(account_max)
+  local n = redis.call('ZCARD', alog_key)
+  if n > cap then
+    local dropped = redis.call('ZRANGE', alog_key, n - cap - 1, n - cap - 1, 'WITHSCORES')
+    redis.call('HSET', profile_key, '_logFloor', dropped[2])
+    redis.call('ZREMRANGEBYRANK', alog_key, 0, n - cap - 1)
   end
   redis.call('PUBLISH', channel, event)
   return event
@@ -72,46 +120,50 @@ end
 `;
 
 /**
- * KEYS: profile, directory, log, logSeq
+ * KEYS: profile, directory, log, logSeq, writes, accountLog
  * ARGV: account, now, maxlen, channel, nickDirMember ('' = none), hasNick ('1'/'0'), writeId,
- *       field, value, ...
- * Returns the event JSON, or 'NOT_FOUND'. A write whose id is the profile's last write id is a
- * resend (ioredis resends commands in flight when a connection drops): it is not applied again,
- * and the answer is the profile's last event.
+ *       writeIdTtlMs, accountLogMax, clock ('' = Redis's TIME), field, value, ...
+ * Returns the event JSON, or 'NOT_FOUND'. A write whose id was applied in the last
+ * writeIdTtlMs is a resend (ioredis resends commands in flight when a connection drops, even
+ * after other writes of the profile went through): it is not applied again, and the answer is
+ * the profile's last event.
  */
 const UPDATE = `${COMMON}
+given_clock = ARGV[10]
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOT_FOUND' end
-if redis.call('HGET', KEYS[1], '_wid') == ARGV[7] then return last_event(KEYS[1], ARGV[1]) end
-redis.call('HSET', KEYS[1], '_wid', ARGV[7])
+if seen_write(KEYS[5], ARGV[7], ARGV[8]) then return last_event(KEYS[1], ARGV[1]) end
 local now = tonumber(ARGV[2])
 local prev = tonumber(redis.call('HGET', KEYS[1], 'updateTime') or '0')
 local ut = now
 if prev + 1 > ut then ut = prev + 1 end
 if ARGV[6] == '1' then set_nick_entry(KEYS[1], KEYS[2], ARGV[5]) end
-apply_fields(KEYS[1], 8)
+apply_fields(KEYS[1], 11)
 redis.call('HSET', KEYS[1], 'updateTime', string.format('%.0f', ut))
-return append_event(KEYS[1], KEYS[3], KEYS[4], ARGV[4], ARGV[3], ARGV[1])
+return append_event(KEYS[1], KEYS[3], KEYS[4], ARGV[4], ARGV[3], ARGV[1], KEYS[6], ARGV[9])
 `;
 
 /**
- * KEYS: profile, directory, log, logSeq, token, auth
+ * KEYS: profile, directory, log, logSeq, token, auth, writes, accountLog
  * ARGV: account, now, maxlen, channel, nickDirMember, accountDirMember, tokenHash, writeId,
- *       field, value, ...
- * Returns the event JSON, 'EXISTS' or 'TOKEN_TAKEN'; the same write sent again answers its event.
+ *       writeIdTtlMs, accountLogMax, clock ('' = Redis's TIME), field, value, ...
+ * Returns the event JSON, 'EXISTS' or 'TOKEN_TAKEN'; the same write sent again answers the
+ * profile's last event.
  */
 const CREATE = `${COMMON}
+given_clock = ARGV[11]
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  if redis.call('HGET', KEYS[1], '_wid') == ARGV[8] then return last_event(KEYS[1], ARGV[1]) end
+  if redis.call('ZSCORE', KEYS[7], ARGV[8]) then return last_event(KEYS[1], ARGV[1]) end
   return 'EXISTS'
 end
 if redis.call('EXISTS', KEYS[5]) == 1 then return 'TOKEN_TAKEN' end
-redis.call('HSET', KEYS[1], 'createTime', ARGV[2], 'updateTime', ARGV[2], '_wid', ARGV[8])
-apply_fields(KEYS[1], 9)
+seen_write(KEYS[7], ARGV[8], ARGV[9])
+redis.call('HSET', KEYS[1], 'createTime', ARGV[2], 'updateTime', ARGV[2])
+apply_fields(KEYS[1], 12)
 set_nick_entry(KEYS[1], KEYS[2], ARGV[5])
 redis.call('ZADD', KEYS[2], 0, ARGV[6])
 redis.call('HSET', KEYS[6], 'tokenHash', ARGV[7])
 redis.call('SET', KEYS[5], ARGV[1])
-return append_event(KEYS[1], KEYS[3], KEYS[4], ARGV[4], ARGV[3], ARGV[1])
+return append_event(KEYS[1], KEYS[3], KEYS[4], ARGV[4], ARGV[3], ARGV[1], KEYS[8], ARGV[10])
 `;
 
 /**
@@ -127,9 +179,28 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 'added'
 `;
 
+/**
+ * KEYS: subscription leases (sorted set: lease id -> expiry in ms)
+ * ARGV: leaseId, leaseMs, limit, now (the caller's clock: ioredis-mock's TIME is off by up to a
+ *       second, and instances' clocks differ by far less than a lease)
+ * Takes or renews a lease: 'ok', or 'limit' when `limit` unexpired leases are held by others.
+ * Leases of a crashed instance expire by themselves; nothing is counted that nobody renews.
+ */
+const LEASE = `
+local now = tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  return 'limit'
+end
+redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 'ok'
+`;
+
 const SCRIPTS = {
-  ncUpdateProfile: { numberOfKeys: 4, lua: UPDATE },
-  ncCreateAccount: { numberOfKeys: 6, lua: CREATE },
+  ncUpdateProfile: { numberOfKeys: 6, lua: UPDATE },
+  ncCreateAccount: { numberOfKeys: 8, lua: CREATE },
+  ncLease: { numberOfKeys: 1, lua: LEASE },
   ncAddFriend: { numberOfKeys: 1, lua: ADD_FRIEND },
 } as const;
 

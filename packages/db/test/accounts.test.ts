@@ -52,7 +52,8 @@ describeEachBackend('accounts', (backend) => {
     );
     expect(created.account).toBe('alice');
     expect(created.token).toBe('alice-secret-token-1234');
-    expect(created.event).toMatchObject({ id: '1', type: 'profile', account: 'alice' });
+    expect(created.event).toMatchObject({ type: 'profile', account: 'alice' });
+    expect(created.event.id).toBe(await lastEventId(db));
     const expected = {
       account: 'alice',
       nick: 'Alice',
@@ -103,7 +104,7 @@ describeEachBackend('accounts', (backend) => {
 
   it('rejects a duplicate account with AccountExistsError and changes nothing', async () => {
     const { db } = backend;
-    await createUser(db, 'alice', { nick: 'Alice' }, 1000);
+    const created = await createUser(db, 'alice', { nick: 'Alice' }, 1000);
     const before = await dumpRedis(db.redis);
     const attempt = createAccount(db, {
       account: 'alice',
@@ -115,12 +116,12 @@ describeEachBackend('accounts', (backend) => {
     expect(await dumpRedis(db.redis)).toEqual(before);
     expect(await accountForToken(db, 'another-token-abcdefgh')).toBeNull();
     expect((await getProfile(db, 'alice'))?.nick).toBe('Alice');
-    expect(await lastEventId(db)).toBe('1');
+    expect(await lastEventId(db)).toBe(created.event.id);
   });
 
   it('rejects a token another account uses with TokenTakenError and creates nothing', async () => {
     const { db } = backend;
-    await createAccount(db, { account: 'alice', token: 'shared-token-0123456789' });
+    const created = await createAccount(db, { account: 'alice', token: 'shared-token-0123456789' });
     const before = await dumpRedis(db.redis);
     await expect(
       createAccount(db, {
@@ -132,7 +133,7 @@ describeEachBackend('accounts', (backend) => {
     expect(await dumpRedis(db.redis)).toEqual(before);
     expect(await getProfile(db, 'bob')).toBeNull();
     expect(await accountForToken(db, 'shared-token-0123456789')).toBe('alice');
-    expect(await lastEventId(db)).toBe('1');
+    expect(await lastEventId(db)).toBe(created.event.id);
   });
 
   it('resolves the right token to its account and any other token to null', async () => {

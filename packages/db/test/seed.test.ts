@@ -50,8 +50,9 @@ describeEachBackend('seedDemoData', (backend) => {
     }
 
     // Written through the store: one event each, and the directory knows them.
-    expect(await lastEventId(db)).toBe('53');
-    expect((await readWholeLog(db)).length).toBe(53);
+    const log = await readWholeLog(db);
+    expect(log.length).toBe(53);
+    expect(await lastEventId(db)).toBe(log.at(-1)!.id);
     expect((await searchAllPages(db, 'user00', 20)).flat().sort()).toEqual(names);
     expect(accountsOf((await searchDirectory(db, 'alice', 10)).profiles)).toEqual(['alice']);
     expect(accountsOf((await searchDirectory(db, 'キャロ', 10)).profiles)).toContain('carol');

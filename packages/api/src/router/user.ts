@@ -13,6 +13,7 @@ import {
   profilePatchSchema,
   searchDirectory,
   searchInputSchema,
+  SubscriptionLimitError,
   syncUser,
   updateProfile,
   viewProfiles,
@@ -72,13 +73,28 @@ export const userRouter = {
 
   /**
    * Login-time sync (NIM: onmyinfo + onusers): my profile, and my friends' profiles changed
-   * after `since`. The returned cursor is the `since` of the next sync and can be passed as
-   * `lastEventId` to `user.onChange`.
+   * after `since`, in pages of `limit` friends (pass `nextPage` back as `page` until it is
+   * null). The returned cursor is the `since` of the next sync and can be passed as
+   * `lastEventId` to `user.onChange`; `full` says the answer holds every friend (replace, do
+   * not merge).
    */
   sync: userProcedure
-    .input(z.object({ since: eventIdSchema.nullish() }).optional())
+    .input(
+      z
+        .object({
+          since: eventIdSchema.nullish(),
+          page: z.string().max(512).nullish(),
+          limit: z.number().int().min(1).max(LIMITS.syncPage).optional(),
+        })
+        .optional(),
+    )
     .query(async ({ ctx, input }) => {
-      return (await syncUser(ctx.db, ctx.account, input?.since)) ?? accountGone(ctx.account);
+      try {
+        return (await syncUser(ctx.db, ctx.account, input ?? {})) ?? accountGone(ctx.account);
+      } catch (error) {
+        if (error instanceof InvalidCursorError) badField('page', error.message);
+        throw error;
+      }
     }),
 
   /**
@@ -110,6 +126,13 @@ export const userRouter = {
         ...(signal ? { signal } : {}),
         ...(ctx.disconnect ? { onOverflow: ctx.disconnect } : {}),
       });
-      for await (const { id, ...item } of items) yield tracked(id, item);
+      try {
+        for await (const { id, ...item } of items) yield tracked(id, item);
+      } catch (error) {
+        if (error instanceof SubscriptionLimitError) {
+          throw new TRPCError({ code: 'TOO_MANY_REQUESTS', message: error.message });
+        }
+        throw error;
+      }
     }),
 } satisfies TRPCRouterRecord;

@@ -1,0 +1,104 @@
+import { expect, it } from 'vitest';
+import {
+  countSubscriptions,
+  keys,
+  lastEventId,
+  readAccountsSince,
+  SubscriptionLimitError,
+  takeSubscriptionLease,
+  updateProfile,
+} from '../src';
+import { describeEachBackend } from './backends';
+import { createUser } from './util';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describeEachBackend('subscription leases', (backend) => {
+  it('holds at most the limit per account, across clients; a release frees a place', async () => {
+    const a = { ...backend.db, subscriptionsPerAccount: 2 };
+    const b = { ...backend.connect(), subscriptionsPerAccount: 2 };
+    const first = await takeSubscriptionLease(a, 'alice');
+    const second = await takeSubscriptionLease(b, 'alice');
+    await expect(takeSubscriptionLease(b, 'alice')).rejects.toBeInstanceOf(SubscriptionLimitError);
+    const bob = await takeSubscriptionLease(a, 'bob');
+    expect(await countSubscriptions(a, 'alice')).toBe(2);
+    await first.release();
+    expect(await countSubscriptions(a, 'alice')).toBe(1);
+    const third = await takeSubscriptionLease(b, 'alice');
+    for (const lease of [second, third, bob]) await lease.release();
+    expect(await countSubscriptions(a, 'alice')).toBe(0);
+  });
+
+  it('a lease nobody renews expires by itself', async () => {
+    const db = { ...backend.db, subscriptionsPerAccount: 1 };
+    await takeSubscriptionLease(db, 'alice', 150);
+    await expect(takeSubscriptionLease(db, 'alice', 150)).rejects.toBeInstanceOf(
+      SubscriptionLimitError,
+    );
+    // A renewed lease outlives its first length.
+    await sleep(250);
+    await expect(takeSubscriptionLease(db, 'alice', 150)).rejects.toBeInstanceOf(
+      SubscriptionLimitError,
+    );
+    // Unrenewed (a crashed instance): its key's members expire.
+    await db.redis.zadd(keys.subscriptions('carol'), String(Date.now() + 100), 'crashed');
+    await expect(takeSubscriptionLease(db, 'carol', 150)).rejects.toBeInstanceOf(
+      SubscriptionLimitError,
+    );
+    await sleep(200);
+    await (await takeSubscriptionLease(db, 'carol', 150)).release();
+  });
+});
+
+describeEachBackend("accounts' own change logs", (backend) => {
+  it('readAccountsSince gives the events of the accounts asked for, in (after, upto], in order', async () => {
+    const { db } = backend;
+    await createUser(db, 'alice');
+    await createUser(db, 'bob');
+    await createUser(db, 'noise');
+    const from = await lastEventId(db);
+    const wanted: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      wanted.push((await updateProfile(db, 'alice', { sign: `a${i}` })).id);
+      await updateProfile(db, 'noise', { sign: `n${i}` });
+      wanted.push((await updateProfile(db, 'bob', { sign: `b${i}` })).id);
+    }
+    const upto = wanted[6]!;
+    const read = await readAccountsSince(db, ['alice', 'bob', 'ghost'], from, upto);
+    expect(read.gap).toBe(false);
+    expect(read.events.map((e) => e.id)).toEqual(wanted.slice(0, 7));
+    expect(read.events.map((e) => e.profile.sign)).toEqual([
+      'a0',
+      'b0',
+      'a1',
+      'b1',
+      'a2',
+      'b2',
+      'a3',
+    ]);
+    expect(await readAccountsSince(db, ['alice'], upto, upto)).toEqual({ events: [], gap: false });
+  });
+
+  it("an account log capped past the reader's point reports a gap", async () => {
+    const db = { ...backend.db, accountLogMax: 3 };
+    await createUser(db, 'alice');
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push((await updateProfile(db, 'alice', { sign: `${i}` })).id);
+    expect(await db.redis.zcard(keys.accountLog('alice'))).toBe(3);
+    const newest = await lastEventId(db);
+    expect((await readAccountsSince(db, ['alice'], ids[1]!, newest)).gap).toBe(true);
+    const kept = await readAccountsSince(db, ['alice'], ids[2]!, newest);
+    expect(kept).toMatchObject({ gap: false });
+    expect(kept.events.map((e) => e.id)).toEqual(ids.slice(3));
+  });
+
+  it('an account log keeps only what the global log still holds', async () => {
+    const db = { ...backend.connect({ logMaxLen: 3 }) };
+    await createUser(db, 'alice');
+    await createUser(db, 'bob');
+    for (let i = 0; i < 6; i++) await updateProfile(db, 'bob', { sign: `${i}` });
+    await updateProfile(db, 'alice', { sign: 'again' });
+    // The global log holds the newest 3 and one more; alice's creation is older than that.
+    expect(await db.redis.zcard(keys.accountLog('alice'))).toBe(1);
+  });
+});
