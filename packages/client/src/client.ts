@@ -69,7 +69,7 @@ export interface NamecardClientOptions {
   onupdateuser?: (profile: Profile) => void;
   /** NIM `syncFriendUsers`: deliver friends' profiles through `onusers` at start (default true). */
   syncFriendUsers?: boolean;
-  /** Extra accounts whose changes reach `onupdateuser` besides my friends' (at most 500). */
+  /** Extra accounts whose changes reach `onupdateuser` besides my friends' (at most 150). */
   watch?: readonly string[];
   /**
    * Resume from a previous run: the `client.cursor` it had. The initial sync then only reports
@@ -331,35 +331,58 @@ export function createNamecardClient(options: NamecardClientOptions): NamecardCl
       delivered.set(p.account, Math.max(p.updateTime, delivered.get(p.account) ?? -1));
   };
 
+  /**
+   * Copies the server's state over ours, even where ours has a newer `updateTime`: after a full
+   * sync, a write we saw may since have been lost by the store (see README "Durability").
+   */
+  const replaceAll = (profiles: readonly Profile[]) => {
+    for (const p of profiles) {
+      cache.set(p.account, p);
+      delivered.set(p.account, p.updateTime);
+    }
+  };
+
   /** onmyinfo + onusers from a sync result (at start and after a resync). */
   function deliverSync(result: SyncResult) {
     me = result.myInfo.account;
-    mergeInto(cache, [result.myInfo]);
-    mergeInto(cache, result.users);
-    markDelivered([result.myInfo]);
+    replaceAll([result.myInfo]);
     call(options.onmyinfo, result.myInfo);
     if (syncFriendUsers) {
-      markDelivered(result.users);
+      if (result.full) replaceAll(result.users);
+      else {
+        mergeInto(cache, result.users);
+        markDelivered(result.users);
+      }
       call(options.onusers, result.users);
+    } else if (result.full) {
+      // Not delivered here: a resync hands them to onupdateuser where they differ.
+      for (const p of result.users) cache.set(p.account, p);
+    } else {
+      mergeInto(cache, result.users);
     }
   }
 
-  /** One change from the live feed: mine -> onupdatemyinfo, anyone else's -> onupdateuser. */
-  function deliverChange(profile: Profile) {
+  /**
+   * One change from the live feed: mine -> onupdatemyinfo, anyone else's -> onupdateuser.
+   * `replace`: a refetched state after a resync, delivered whenever it differs from ours.
+   */
+  function deliverChange(profile: Profile, replace = false) {
     const last = delivered.get(profile.account);
-    if (last !== undefined && profile.updateTime <= last) return; // already delivered (replay after a resync)
-    delivered.set(profile.account, profile.updateTime);
-    mergeInto(cache, [profile]);
+    if (replace) {
+      if (last === profile.updateTime) return;
+      replaceAll([profile]);
+    } else {
+      if (last !== undefined && profile.updateTime <= last) return; // already delivered (replay after a resync)
+      delivered.set(profile.account, profile.updateTime);
+      mergeInto(cache, [profile]);
+    }
     call(profile.account === me ? options.onupdatemyinfo : options.onupdateuser, profile);
   }
 
   /** The server could not replay: refetch everything we follow and redeliver it. */
   async function resync() {
     call(options.onresync, undefined);
-    const result = await retrying(
-      () => trpc.user.sync.query(undefined, { signal: stop.signal }),
-      'sync',
-    );
+    const result = await retrying(() => syncAll(null), 'sync');
     const friends = new Set(result.users.map((p) => p.account));
     const others = watch.filter((a) => !friends.has(a) && a !== result.myInfo.account);
     const watched =
@@ -367,11 +390,21 @@ export function createNamecardClient(options: NamecardClientOptions): NamecardCl
     if (closed) return;
     deliverSync(result);
     // Watched accounts (and, without syncFriendUsers, friends) get onupdateuser for what changed meanwhile.
-    for (const p of syncFriendUsers ? watched : [...result.users, ...watched]) {
-      const known = delivered.get(p.account) ?? cache.get(p.account)?.updateTime;
-      if (known === undefined || p.updateTime > known) deliverChange(p);
-      else mergeInto(cache, [p]);
+    for (const p of syncFriendUsers ? watched : [...result.users, ...watched])
+      deliverChange(p, true);
+  }
+
+  /** `user.sync` with every page gathered (a page covers at most 500 friends). */
+  async function syncAll(since: string | null): Promise<SyncResult> {
+    const signal = stop.signal;
+    const first = await trpc.user.sync.query(since ? { since } : undefined, { signal });
+    let users = first.users;
+    for (let page = first.nextPage; page;) {
+      const next = await trpc.user.sync.query({ page }, { signal });
+      users = users.concat(next.users);
+      page = next.nextPage;
     }
+    return { ...first, users, nextPage: null };
   }
 
   // Live items are handled one at a time, in order: a resync's refetch holds back later items.
@@ -446,10 +479,7 @@ export function createNamecardClient(options: NamecardClientOptions): NamecardCl
   async function start() {
     try {
       const since = options.cursor ?? null;
-      const result = await retrying(
-        () => trpc.user.sync.query(since ? { since } : undefined, { signal: stop.signal }),
-        'sync',
-      );
+      const result = await retrying(() => syncAll(since), 'sync');
       if (closed) return;
       deliverSync(result);
       // From the old cursor, the replay covers the downtime for watched accounts too; repeats of

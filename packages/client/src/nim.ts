@@ -48,7 +48,7 @@ export interface NIMOptions {
   onupdateuser?: (user: NIMUser) => void;
   /** `false`: no `onusers` at connect (default true, as in NIM). */
   syncFriendUsers?: boolean;
-  /** Namecard extension: more accounts whose changes reach `onupdateuser` (at most 500). */
+  /** Namecard extension: more accounts whose changes reach `onupdateuser` (at most 150). */
   watch?: readonly string[];
   /** Namecard extension: the `fetch` for every request (proxies, tracing, tests). */
   fetch?: FetchLike;

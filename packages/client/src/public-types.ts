@@ -31,5 +31,10 @@ export interface Profile {
 export interface SyncResult {
   myInfo: Profile;
   users: Profile[];
+  /** The event id to pass as the next `since`, or as `lastEventId` to `user.onChange`. */
   cursor: string;
+  /** True when `users` holds every friend (no `since`, or one that no longer exists). */
+  full: boolean;
+  /** Pass back as `page` for the next page of this sync; null on the last page. */
+  nextPage: string | null;
 }
