@@ -13,6 +13,8 @@ import { UserRow } from './user-row';
 import { useWatch } from './live';
 
 const DEBOUNCE_MS = 250;
+/** Searches that show what the directory can do (the demo data has all of these). */
+const EXAMPLES = ['alice', 'jose', '王', 'キャ', 'user00'];
 
 export function Directory({ initialQuery }: { initialQuery: string }) {
   const trpc = useTRPC();
@@ -77,7 +79,7 @@ export function Directory({ initialQuery }: { initialQuery: string }) {
         {tooLong
           ? `A search can be at most ${LIMITS.query} characters.`
           : !query
-            ? 'Type to search.'
+            ? 'Type a nick or an account to search.'
             : search.isError
               ? `Search failed: ${search.error.message}`
               : search.isPending || (search.isPlaceholderData && search.isFetching)
@@ -86,6 +88,24 @@ export function Directory({ initialQuery }: { initialQuery: string }) {
                   ? `No one matches “${query}”.`
                   : `${users.length}${search.hasNextPage ? '+' : ''} ${users.length === 1 ? 'person' : 'people'}`}
       </p>
+      {!query && !tooLong && (
+        <div className="suggestions">
+          <span className="muted small">Try</span>
+          {EXAMPLES.map((example) => (
+            <button
+              key={example}
+              type="button"
+              className="chip"
+              onClick={() => {
+                setText(example);
+                setQuery(example);
+              }}
+            >
+              {example}
+            </button>
+          ))}
+        </div>
+      )}
       {users.length > 0 && (
         <ul className="user-list" aria-label="Search results">
           {users.map((u) => (

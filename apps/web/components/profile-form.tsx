@@ -27,8 +27,8 @@ const FIELDS: { name: ProfileField; label: string; kind: Kind; hint?: string }[]
   { name: 'avatar', label: 'Avatar', kind: 'url', hint: 'An image URL starting with https://' },
   { name: 'sign', label: 'Signature', kind: 'textarea', hint: 'A line or two about you.' },
   { name: 'gender', label: 'Gender', kind: 'select' },
-  { name: 'email', label: 'Email', kind: 'email', hint: 'Only you and people you add see it.' },
   { name: 'birth', label: 'Birth date', kind: 'date' },
+  { name: 'email', label: 'Email', kind: 'email', hint: 'Only you and people you add see it.' },
   { name: 'tel', label: 'Phone', kind: 'tel', hint: 'Only you and people you add see it.' },
   { name: 'custom', label: 'Custom', kind: 'json', hint: 'JSON for apps, e.g. {"theme":"dark"}' },
 ];
@@ -221,7 +221,11 @@ function Field({
     'aria-describedby': describedBy || undefined,
     onChange: (e: { target: { value: string } }) => onChange(e.target.value),
   } as const;
-  const wide = field.kind === 'textarea' || field.kind === 'json' || field.kind === 'url';
+  const wide =
+    field.kind !== 'select' &&
+    field.kind !== 'date' &&
+    field.kind !== 'email' &&
+    field.kind !== 'tel';
   return (
     <div className={`field${wide ? ' field-wide' : ''}${error ? ' has-error' : ''}`}>
       <div className="field-top">
