@@ -10,6 +10,7 @@ import { useEffect, useId, useState } from 'react';
 import { nextCursor, searchInput, searchQuery } from '../lib/search';
 import { useTRPC } from '../trpc/react';
 import { UserRow } from './user-row';
+import { useFriendProfiles } from './friends-list';
 import { useWatch } from './live';
 
 const DEBOUNCE_MS = 250;
@@ -44,6 +45,7 @@ export function Directory({ initialQuery }: { initialQuery: string }) {
   const users = query && search.data ? search.data.pages.flatMap((p) => p.users) : [];
   useWatch(users.map((u) => u.account));
 
+  const friends = useFriendProfiles();
   const tooLong = charCount(text.trim()) > LIMITS.query;
   return (
     <div className="directory">
@@ -105,6 +107,18 @@ export function Directory({ initialQuery }: { initialQuery: string }) {
             </button>
           ))}
         </div>
+      )}
+      {!query && friends.users.length > 0 && (
+        <section className="section" aria-labelledby={`${id}-friends`}>
+          <h2 id={`${id}-friends`} className="section-title">
+            Your friends
+          </h2>
+          <ul className="user-list" aria-label="Your friends">
+            {friends.users.map((u) => (
+              <UserRow key={u.account} user={u} />
+            ))}
+          </ul>
+        </section>
       )}
       {users.length > 0 && (
         <ul className="user-list" aria-label="Search results">

@@ -10,7 +10,7 @@ import { UserRow } from './user-row';
  * The profiles of the accounts I added. Their changes reach the live subscription without
  * watching (the server follows my friends), and land in these `user.getUsers` caches.
  */
-export function FriendsList() {
+export function useFriendProfiles() {
   const trpc = useTRPC();
   const friends = useQuery(trpc.friend.list.queryOptions());
   const pages = useQueries({
@@ -18,9 +18,15 @@ export function FriendsList() {
       trpc.user.getUsers.queryOptions({ accounts }),
     ),
   });
-  const users = pages.flatMap((q) => q.data ?? []);
-  const loading = friends.isPending || pages.some((q) => q.isPending);
-  const failed = friends.error ?? pages.find((q) => q.error)?.error;
+  return {
+    users: pages.flatMap((q) => q.data ?? []),
+    loading: friends.isPending || pages.some((q) => q.isPending),
+    failed: friends.error ?? pages.find((q) => q.error)?.error,
+  };
+}
+
+export function FriendsList() {
+  const { users, loading, failed } = useFriendProfiles();
 
   return (
     <div className="friends">

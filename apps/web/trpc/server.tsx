@@ -10,7 +10,9 @@ import type { AppRouter } from '@namecard/api';
 import { headers } from 'next/headers';
 import { notFound, redirect } from 'next/navigation';
 import { cache, type ReactNode } from 'react';
+import { LIMITS } from '@namecard/db/schema';
 import { apiBaseUrl } from '../lib/api-url';
+import { chunks } from '../lib/chunks';
 import { PATH_HEADER, signInHref } from '../lib/paths';
 import { createQueryClient } from './query-client';
 
@@ -75,4 +77,18 @@ export async function handleApiError(error: unknown): Promise<never> {
   }
   if (code === 'NOT_FOUND' || code === 'BAD_REQUEST') notFound();
   throw error;
+}
+
+/** Prefetches my friends' profiles (`friend.list`, then `user.getUsers` 150 at a time). */
+export async function prefetchFriendProfiles() {
+  const trpc = serverTrpc();
+  const queryClient = getQueryClient();
+  const friends = await queryClient
+    .fetchQuery(trpc.friend.list.queryOptions())
+    .catch(handleApiError);
+  await Promise.all(
+    chunks(friends, LIMITS.getUsers).map((accounts) =>
+      queryClient.prefetchQuery(trpc.user.getUsers.queryOptions({ accounts })),
+    ),
+  );
 }

@@ -1,7 +1,13 @@
 import type { Metadata } from 'next';
 import { Directory } from '../../../components/directory';
 import { nextCursor, searchInput, searchQuery } from '../../../lib/search';
-import { getQueryClient, handleApiError, HydrateClient, serverTrpc } from '../../../trpc/server';
+import {
+  getQueryClient,
+  handleApiError,
+  HydrateClient,
+  prefetchFriendProfiles,
+  serverTrpc,
+} from '../../../trpc/server';
 
 export const metadata: Metadata = { title: 'Directory' };
 
@@ -22,6 +28,9 @@ export default async function UsersPage({
         }),
       )
       .catch(handleApiError);
+  } else {
+    // No search yet: the page shows my friends.
+    await prefetchFriendProfiles();
   }
   return (
     <HydrateClient>
