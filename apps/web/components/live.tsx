@@ -8,7 +8,9 @@
  *
  * When the set of watched accounts changes, or the stream ends or fails (an API restart, a lost
  * network), it subscribes again with the last event id it saw: the server replays what was
- * missed, then goes live, so the page catches up without a reload.
+ * missed, then goes live, so the page catches up without a reload. The very first subscription
+ * of a tab has no id yet, so when it is live the data read before it (the server's first paint)
+ * is refetched once: a change made in between is not lost either.
  */
 import { type InfiniteData, useQueryClient } from '@tanstack/react-query';
 import type { RouterOutputs } from '@namecard/api';
@@ -121,6 +123,10 @@ export function LiveProvider({ me, children }: { me: string; children: ReactNode
       timer = setTimeout(start, Math.min(500 * 2 ** failures++, 4000));
     };
     function start() {
+      // A first subscription has no event id to resume from: what the page already holds was
+      // read before it, so once it is live, refresh that (changes in between would be lost).
+      const before =
+        lastEventId.current === null ? new Set(queryClient.getQueryCache().getAll()) : null;
       subscription = client.user.onChange.subscribe(
         { accounts: watched, lastEventId: lastEventId.current },
         {
@@ -132,6 +138,8 @@ export function LiveProvider({ me, children }: { me: string; children: ReactNode
             if (data.type === 'ready') {
               failures = 0;
               setStatus('live');
+              if (before?.size)
+                void queryClient.invalidateQueries({ predicate: (q) => before.has(q) });
             } else if (data.type === 'profile') {
               apply(data.profile);
             } else {

@@ -272,6 +272,29 @@ describe.skipIf(!browserAvailable('the web browser tests'))('web app (memory mod
     await reader.close();
   });
 
+  it('does not lose a change made between the first paint and the start of the live subscription', async () => {
+    const ctx = await context('bob');
+    const page = await ctx.newPage();
+    watchConsole(page, problems);
+    // Hold the page's subscription request until the change is made (it then goes through).
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route('**/trpc/user.onChange*', async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.goto(`${web.url}/users/zh_ming`);
+    await page.getByRole('heading', { name: '龘小明' }).waitFor();
+    await admin.admin.updateUser.mutate({
+      account: 'zh_ming',
+      patch: { sign: 'changed before live' },
+    });
+    release();
+    await waitLive(page);
+    await page.getByText('changed before live').waitFor();
+    await ctx.close();
+  });
+
   it('adds and removes a friend; a friend sees my email, a stranger does not', async () => {
     const erin = await context('erin');
     const dave = await context('dave');
