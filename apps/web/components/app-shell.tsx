@@ -6,6 +6,7 @@ import type { ReactNode } from 'react';
 import { useTRPC } from '../trpc/react';
 import { Avatar } from './avatar';
 import { LiveProvider, useLiveStatus } from './live';
+import { Pending } from './pending';
 
 const NAV = [
   { href: '/users', label: 'Directory' },
@@ -50,6 +51,7 @@ function Header() {
             return (
               <Link key={href} href={href} aria-current={current ? 'page' : undefined}>
                 {label}
+                <Pending />
               </Link>
             );
           })}

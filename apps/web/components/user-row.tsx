@@ -1,6 +1,7 @@
 import type { Profile } from '@namecard/db/schema';
 import Link from 'next/link';
 import { Avatar } from './avatar';
+import { Pending } from './pending';
 
 /** One person in a list (directory, friends): avatar, nick, account, signature; links to the profile. */
 export function UserRow({ user }: { user: Profile }) {
@@ -13,6 +14,7 @@ export function UserRow({ user }: { user: Profile }) {
           <span className="user-row-account">@{user.account}</span>
           {user.sign && <span className="user-row-sign">{user.sign}</span>}
         </span>
+        <Pending />
       </Link>
     </li>
   );

@@ -219,6 +219,15 @@ describe.skipIf(!browserAvailable('the web browser tests'))('web app (memory mod
     await page.reload();
     await page.getByRole('link', { name: /Zoé Ünique/ }).waitFor();
     expect(await search.inputValue()).toBe('zoe un');
+    // Keyboard only: from the search box, Tab reaches the first result and Enter opens it.
+    await search.focus();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('href'))).toBe(
+      '/users/zoe_u',
+    );
+    await page.keyboard.press('Enter');
+    await page.waitForURL(`${web.url}/users/zoe_u`);
+    await page.goBack();
     await search.fill('nobody-by-this-name');
     await page.getByText('No one matches “nobody-by-this-name”.').waitFor();
     await ctx.close();
