@@ -138,8 +138,13 @@ export function LiveProvider({ me, children }: { me: string; children: ReactNode
             if (data.type === 'ready') {
               failures = 0;
               setStatus('live');
-              if (before?.size)
-                void queryClient.invalidateQueries({ predicate: (q) => before.has(q) });
+              if (before?.size) {
+                // Without cancelling a fetch in flight (a "Show more" just clicked).
+                void queryClient.invalidateQueries(
+                  { predicate: (q) => before.has(q) },
+                  { cancelRefetch: false },
+                );
+              }
             } else if (data.type === 'profile') {
               apply(data.profile);
             } else {

@@ -136,6 +136,21 @@ describe.skipIf(!browserAvailable('the web browser tests'))('web app (memory mod
     await ctx.close();
   });
 
+  it('signs out; another tab of the same browser goes to sign in at its next action', async () => {
+    const ctx = await context('erin');
+    const first = await open(ctx, '/users');
+    const second = await open(ctx, '/me');
+    await second.getByLabel('Nick').waitFor();
+    await first.getByRole('button', { name: 'Sign out' }).click();
+    await first.waitForURL(`${web.url}/signin`);
+    expect(await ctx.cookies()).toEqual([]);
+    await second.getByLabel('Signature').fill('after sign-out');
+    await second.getByRole('button', { name: 'Save' }).click();
+    await second.waitForURL(`${web.url}/signin?next=%2Fme`);
+    expect((await profile('erin')).sign).not.toBe('after sign-out');
+    await ctx.close();
+  });
+
   it('edits nick, signature and birth date, saves, and shows them after a reload', async () => {
     const ctx = await context('carol');
     const page = await open(ctx, '/me');

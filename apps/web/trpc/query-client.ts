@@ -1,4 +1,10 @@
-import { defaultShouldDehydrateQuery, QueryClient } from '@tanstack/react-query';
+import {
+  defaultShouldDehydrateQuery,
+  MutationCache,
+  QueryCache,
+  QueryClient,
+} from '@tanstack/react-query';
+import { signInHref } from '../lib/paths';
 
 /**
  * One factory for both sides: the server builds one per request (prefetch, then dehydrate into
@@ -8,6 +14,15 @@ import { defaultShouldDehydrateQuery, QueryClient } from '@tanstack/react-query'
  */
 export function createQueryClient() {
   return new QueryClient({
+    queryCache: new QueryCache({ onError: toSignInIfSignedOut }),
+    mutationCache: new MutationCache({
+      // A wrong token on the sign-in page is UNAUTHORIZED too, and is shown there.
+      onError: (error, _v, _c, mutation) => {
+        if ((mutation.options.mutationKey?.[0] as string[] | undefined)?.[0] !== 'auth') {
+          toSignInIfSignedOut(error);
+        }
+      },
+    }),
     defaultOptions: {
       queries: {
         staleTime: 60_000,
@@ -20,6 +35,17 @@ export function createQueryClient() {
       },
     },
   });
+}
+
+/**
+ * The session ended (signed out in another tab, expired): go to sign in, and come back here
+ * afterwards. Only in the browser; the server side redirects in trpc/server.tsx.
+ */
+function toSignInIfSignedOut(error: unknown) {
+  const code = (error as { data?: { code?: string } } | null)?.data?.code;
+  if (code === 'UNAUTHORIZED' && typeof window !== 'undefined') {
+    window.location.assign(signInHref(window.location.pathname + window.location.search));
+  }
 }
 
 /** 4xx answers (bad input, not found, signed out) do not get better by asking again. */
