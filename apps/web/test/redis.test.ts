@@ -125,6 +125,12 @@ describe.skipIf(!run)('web app (Redis mode)', () => {
     // The API goes away; meanwhile another instance on the same Redis takes a change.
     await api.stop();
     await page.locator('[data-live="reconnecting"]').waitFor({ timeout: 15_000 });
+    // Meanwhile an action says the API is away instead of failing silently.
+    await page.getByRole('button', { name: 'Add friend' }).click();
+    await page
+      .getByRole('alert')
+      .getByText(/the Namecard API does not answer/)
+      .waitFor();
     const other = await startApi({ redisUrl, webOrigin: origin, adminSecret });
     stops.push(() => other.stop());
     await adminClient(other).admin.updateUser.mutate({

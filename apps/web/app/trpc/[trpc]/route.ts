@@ -56,7 +56,7 @@ async function pass(request: NextRequest): Promise<Response> {
     });
   } catch (error) {
     if (request.signal.aborted) return new Response(null, { status: 499 });
-    return apiDown(error);
+    return apiDown(error, pathname, request.nextUrl.searchParams);
   }
 
   const out = new Headers();
@@ -72,21 +72,26 @@ async function pass(request: NextRequest): Promise<Response> {
   return new Response(upstream.body, { status: upstream.status, headers: out });
 }
 
-/** The API is not reachable: a tRPC-shaped error, so the client shows a message instead of hanging. */
-function apiDown(error: unknown): Response {
-  const reason =
-    error instanceof Error
-      ? ((error.cause as { code?: string } | undefined)?.code ?? error.message)
-      : String(error);
-  return Response.json(
-    {
-      error: {
-        message: `the API does not answer (${reason})`,
-        code: -32603,
-        data: { code: 'BAD_GATEWAY', httpStatus: 502, fieldErrors: null },
-      },
+/**
+ * The API is not reachable: a tRPC-shaped error (one per call of a batch), so the page shows a
+ * message instead of failing to read the answer.
+ */
+function apiDown(error: unknown, pathname: string, search: URLSearchParams): Response {
+  const cause = error instanceof Error ? (error.cause as { code?: string } | undefined) : undefined;
+  const reason = cause?.code ?? (error instanceof Error ? error.message : String(error));
+  const one = {
+    error: {
+      message: `the Namecard API does not answer (${reason}); is it running?`,
+      code: -32603,
+      data: { code: 'INTERNAL_SERVER_ERROR', httpStatus: 502, fieldErrors: null },
     },
-    { status: 502 },
+  };
+  const calls = pathname.replace(/^\/trpc\//, '').split(',').length;
+  return Response.json(
+    search.get('batch') === '1' ? Array.from({ length: calls }, () => one) : one,
+    {
+      status: 502,
+    },
   );
 }
 
