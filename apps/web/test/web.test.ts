@@ -10,6 +10,7 @@ import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   adminClient,
+  axeViolations,
   browserAvailable,
   freePort,
   launchBrowser,
@@ -425,6 +426,33 @@ describe.skipIf(!browserAvailable('the web browser tests'))('web app (memory mod
     expect(res.headers.get('x-frame-options')).toBe('DENY');
     expect(res.headers.get('referrer-policy')).toBe('strict-origin-when-cross-origin');
     expect(res.headers.get('permissions-policy')).toContain('camera=()');
+    await ctx.close();
+  });
+
+  it('has no WCAG A/AA problems axe-core can find, at desktop and phone widths', async () => {
+    const ctx = await context('bob');
+    const found: string[] = [];
+    const pages = [
+      '/users?q=user',
+      '/users',
+      '/users/alice',
+      '/friends',
+      '/me',
+      '/users/no_such_user',
+    ];
+    for (const path of pages) {
+      const page = await open(ctx, path);
+      await page.locator('main h1').first().waitFor();
+      for (const width of [1280, 390]) {
+        await page.setViewportSize({ width, height: 800 });
+        found.push(...(await axeViolations(page)).map((v) => `${path} @${width}: ${v}`));
+      }
+      await page.close();
+    }
+    const signedOut = await open(await context(), '/signin');
+    await signedOut.getByRole('heading', { name: 'Demo accounts' }).waitFor();
+    found.push(...(await axeViolations(signedOut)).map((v) => `/signin: ${v}`));
+    expect(found).toEqual([]);
     await ctx.close();
   });
 
