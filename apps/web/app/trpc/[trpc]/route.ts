@@ -26,6 +26,8 @@ const REQUEST_HEADERS = [
 ];
 /** Response headers the browser needs (Set-Cookie is copied one by one below). */
 const RESPONSE_HEADERS = ['content-type', 'cache-control', 'vary'];
+/** The largest request body passed on (a profile patch is a few kB; batches stay far below). */
+const MAX_BODY_BYTES = 256 * 1024;
 
 async function pass(request: NextRequest): Promise<Response> {
   const { pathname, search, protocol, host } = request.nextUrl;
@@ -44,12 +46,19 @@ async function pass(request: NextRequest): Promise<Response> {
   );
 
   const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
+  if (Number(request.headers.get('content-length') ?? 0) > MAX_BODY_BYTES) {
+    return new Response('request body too large', { status: 413 });
+  }
+  const body = hasBody ? await request.arrayBuffer() : null;
+  if (body && body.byteLength > MAX_BODY_BYTES) {
+    return new Response('request body too large', { status: 413 });
+  }
   let upstream: Response;
   try {
     upstream = await fetch(`${apiBaseUrl()}${pathname}${search}`, {
       method: request.method,
       headers,
-      body: hasBody ? await request.arrayBuffer() : null,
+      body,
       redirect: 'manual',
       cache: 'no-store',
       signal: request.signal,
