@@ -4,23 +4,19 @@
  * live change subscription kept open and resumed without loss, batched `getUsers`, `mergeUsers`
  * and `refreshIfStale`. See README.md for the full behaviour.
  */
-import type { RouterInputs, RouterOutputs } from '@namecard/api';
-import type { LIMITS } from '@namecard/db/schema';
+import type { RouterInputs, RouterOutputs } from '@namecard/api/client-types';
 import { TRPCClientError } from '@trpc/client';
 import { chunk, dedupe, mapLimit } from './batch';
 import { mergeInto, mergeUsers } from './merge';
 import { createNamecardTrpc, type FetchLike, type NamecardTrpc } from './trpc';
 
-/**
- * The limits the client needs, checked against packages/db's `LIMITS` at compile time (the types
- * are literals, so a change there fails the build here) without loading the schema module and zod
- * at run time: a browser bundle of this client stays @trpc/client + eventsource.
- */
-type Limits = typeof LIMITS;
+// The limits the client needs. public-types.check.ts checks them against packages/db's `LIMITS`
+// at compile time (a change there fails the typecheck here) without loading the schema module
+// and zod at run time: a browser bundle of this client stays @trpc/client + eventsource.
 /** Accounts per `user.getUsers` request: `getUsers` splits longer lists into batches of this size. */
-export const GET_USERS_BATCH: Limits['getUsers'] = 150;
+export const GET_USERS_BATCH = 150;
 /** Accounts one client may `watch`. */
-export const WATCH_LIMIT: Limits['watch'] = 500;
+export const WATCH_LIMIT = 500;
 
 /** A profile as the API returns it; `email` and `tel` only where the viewer may see them. */
 export type Profile = RouterOutputs['user']['getUser'];
@@ -193,7 +189,8 @@ export function isFatalError(error: unknown): boolean {
   );
 }
 
-const defaultRetryDelay = (attempt: number) =>
+/** The default `retryDelay`: 250 ms doubling to 30 s, ±20 % jitter. */
+export const defaultRetryDelay = (attempt: number) =>
   Math.min(30_000, 250 * 2 ** attempt) * (0.8 + Math.random() * 0.4);
 
 /** One item of `user.onChange` (without its id): `ready`, `profile` or `resync`. */

@@ -30,4 +30,8 @@ export {
   type NamecardTrpc,
   type TrpcClientOptions,
 } from './trpc';
-export type { AppRouter, RouterInputs, RouterOutputs } from '@namecard/api';
+// The router's types without the server's context (see packages/api/src/client-types.ts). Imported,
+// then exported: the declaration bundler (rolldown-plugin-dts 0.23) fails on `export type {} from`
+// of a module it inlines.
+import type { AppRouter, RouterInputs, RouterOutputs } from '@namecard/api/client-types';
+export type { AppRouter, RouterInputs, RouterOutputs };

@@ -13,7 +13,7 @@
  *
  * Plain JSON on the wire, no transformer, as the server expects.
  */
-import type { AppRouter } from '@namecard/api';
+import type { AppRouter } from '@namecard/api/client-types';
 import {
   createTRPCClient,
   httpBatchLink,
