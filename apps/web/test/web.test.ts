@@ -438,7 +438,7 @@ describe.skipIf(!browserAvailable('the web browser tests'))('web app (memory mod
     await ctx.close();
   });
 
-  it('has no WCAG A/AA problems axe-core can find, at desktop and phone widths', async () => {
+  it('has no WCAG A/AA problems axe-core can find, at desktop and phone widths, light and dark', async () => {
     const ctx = await context('bob');
     const found: string[] = [];
     const pages = [
@@ -456,6 +456,9 @@ describe.skipIf(!browserAvailable('the web browser tests'))('web app (memory mod
         await page.setViewportSize({ width, height: 800 });
         found.push(...(await axeViolations(page)).map((v) => `${path} @${width}: ${v}`));
       }
+      await page.emulateMedia({ colorScheme: 'dark' });
+      found.push(...(await axeViolations(page)).map((v) => `${path} dark: ${v}`));
+      if (path === '/users?q=user') await screenshots(page, 'users-dark');
       await page.close();
     }
     const signedOut = await open(await context(), '/signin');
