@@ -6,6 +6,8 @@ import {
   ChangeFeed,
   closeDb,
   createDb,
+  createRateLimits,
+  type RateRules,
   seedDemoAccounts,
   seedGeneratedUsers,
   type Db,
@@ -26,7 +28,17 @@ export interface StartOptions {
   /** Memory mode: generated users to seed (0 seeds only the demo accounts). */
   seedUsers?: number;
   logMaxLen?: number;
+  /** Default: true in Redis mode, false in memory mode. */
   secureCookies?: boolean;
+  /** Request limits (defaults in config.ts / README "Limits"). */
+  maxBodyBytes?: number;
+  maxBatch?: number;
+  /** How long a client may take to send one request (NAMECARD_REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
+  redisTimeoutMs?: number;
+  /** Proxies whose X-Forwarded-For names the client (NAMECARD_TRUST_PROXY). */
+  trustProxy?: readonly string[];
+  rateRules?: Partial<RateRules>;
   logger: Logger;
   /** How long in-flight requests get to finish on close before connections are cut. */
   shutdownGraceMs?: number;
@@ -51,6 +63,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     url: options.redisUrl,
     ...(options.memoryName ? { memoryName: options.memoryName } : {}),
     ...(options.logMaxLen ? { logMaxLen: options.logMaxLen } : {}),
+    ...(options.redisTimeoutMs ? { commandTimeoutMs: options.redisTimeoutMs } : {}),
     onRedisError: (error) =>
       logger.warn({ err: error.message }, 'Redis connection error; retrying'),
   });
@@ -72,11 +85,16 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       db,
       feed,
       adminSecret: options.adminSecret,
-      secureCookies: options.secureCookies ?? false,
+      secureCookies: options.secureCookies ?? db.mode === 'redis',
+      rateLimits: createRateLimits(db, options.rateRules),
       demoSignIn: db.mode === 'memory',
     },
     logger,
     webOrigins: options.webOrigins ?? [],
+    ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
+    ...(options.maxBatch ? { maxBatch: options.maxBatch } : {}),
+    ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+    trustProxy: options.trustProxy ?? [],
   });
   const { server } = http;
   const port = await listen(server, options.port, options.host);

@@ -1,6 +1,35 @@
 /** The server's settings, from the environment. */
 import { randomBytes } from 'node:crypto';
+import {
+  LIMITS,
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  DEFAULT_RATE_RULES,
+  parseRateRule,
+  type RateRules,
+} from '@namecard/db';
 import { z } from 'zod';
+import { compileTrustProxy } from './client-ip';
+
+/** Request limits of the HTTP layer (see README, "Limits"). */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_BATCH: number = LIMITS.batch;
+
+const rateRule = (fallback: { points: number; seconds: number }) =>
+  z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined || text === '') return fallback;
+      const rule = parseRateRule(text);
+      if (!rule) {
+        ctx.addIssue({ code: 'custom', message: 'must be <points>/<seconds>, e.g. 10/60' });
+        return z.NEVER;
+      }
+      return rule;
+    });
+
+/** An origin as browsers send it: scheme, host and port, nothing else. */
+const isOrigin = (s: string) => URL.canParse(s) && new URL(s).origin === s;
 
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -17,7 +46,22 @@ const envSchema = z.object({
   NAMECARD_SEED_USERS: z.coerce.number().int().min(0).max(100_000).default(2000),
   /** Events the change log keeps (default: 100000 in Redis mode, 5000 in memory mode). */
   NAMECARD_LOG_MAXLEN: z.coerce.number().int().min(10).optional(),
-  NAMECARD_SECURE_COOKIES: z.enum(['0', '1']).default('0'),
+  /** Default: `1` (Secure) in Redis mode, `0` in memory mode; `0` for local plain-http use. */
+  NAMECARD_SECURE_COOKIES: z.enum(['0', '1']).optional(),
+  NAMECARD_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(DEFAULT_MAX_BODY_BYTES),
+  NAMECARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  NAMECARD_MAX_BATCH: z.coerce.number().int().min(1).max(1000).default(DEFAULT_MAX_BATCH),
+  NAMECARD_REDIS_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(50)
+    .max(60_000)
+    .default(DEFAULT_COMMAND_TIMEOUT_MS),
+  /** Proxies whose X-Forwarded-For is believed: addresses, CIDR ranges, `loopback`... */
+  NAMECARD_TRUST_PROXY: z.string().default(''),
+  NAMECARD_RATE_SIGNIN: rateRule(DEFAULT_RATE_RULES.signIn),
+  NAMECARD_RATE_AUTH_FAILURES: rateRule(DEFAULT_RATE_RULES.authFailures),
+  NAMECARD_RATE_FRIEND_ADD: rateRule(DEFAULT_RATE_RULES.friendAdd),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -32,6 +76,12 @@ export interface ServerConfig {
   seedUsers: number;
   logMaxLen: number | undefined;
   secureCookies: boolean;
+  maxBodyBytes: number;
+  maxBatch: number;
+  requestTimeoutMs: number;
+  redisTimeoutMs: number;
+  trustProxy: string[];
+  rateRules: RateRules;
   logLevel: string;
 }
 
@@ -47,18 +97,50 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   if (e.REDIS_URL && !e.NAMECARD_ADMIN_SECRET) {
     throw new ConfigError('Redis mode needs NAMECARD_ADMIN_SECRET (at least 16 characters)');
   }
+  const webOrigins = e.NAMECARD_WEB_ORIGIN.split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  for (const origin of webOrigins) {
+    if (origin === '*') {
+      // Credentialed CORS for any site would let every page act as the signed-in user.
+      throw new ConfigError(
+        "NAMECARD_WEB_ORIGIN: '*' is not allowed (the API answers browsers with credentials); list the web app's origins",
+      );
+    }
+    if (!isOrigin(origin)) {
+      throw new ConfigError(
+        `NAMECARD_WEB_ORIGIN: ${origin} is not an origin like https://app.example.com`,
+      );
+    }
+  }
+  const trustProxy = e.NAMECARD_TRUST_PROXY.split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  try {
+    compileTrustProxy(trustProxy);
+  } catch (error) {
+    throw new ConfigError(`NAMECARD_TRUST_PROXY: ${(error as Error).message}`);
+  }
   return {
     port: e.PORT,
     host: e.HOST,
     redisUrl: e.REDIS_URL,
     adminSecret: e.NAMECARD_ADMIN_SECRET ?? randomBytes(18).toString('base64url'),
     adminSecretGenerated: !e.NAMECARD_ADMIN_SECRET,
-    webOrigins: e.NAMECARD_WEB_ORIGIN.split(',')
-      .map((o) => o.trim())
-      .filter(Boolean),
+    webOrigins,
     seedUsers: e.NAMECARD_SEED_USERS,
     logMaxLen: e.NAMECARD_LOG_MAXLEN,
-    secureCookies: e.NAMECARD_SECURE_COOKIES === '1',
+    secureCookies: (e.NAMECARD_SECURE_COOKIES ?? (e.REDIS_URL ? '1' : '0')) === '1',
+    maxBodyBytes: e.NAMECARD_MAX_BODY_BYTES,
+    maxBatch: e.NAMECARD_MAX_BATCH,
+    requestTimeoutMs: e.NAMECARD_REQUEST_TIMEOUT_MS,
+    redisTimeoutMs: e.NAMECARD_REDIS_TIMEOUT_MS,
+    trustProxy,
+    rateRules: {
+      signIn: e.NAMECARD_RATE_SIGNIN,
+      authFailures: e.NAMECARD_RATE_AUTH_FAILURES,
+      friendAdd: e.NAMECARD_RATE_FRIEND_ADD,
+    },
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -14,15 +14,30 @@ import {
 import { pingDb } from '@namecard/db';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { parse as parseCookies } from 'cookie';
+import { clientIp, compileTrustProxy } from './client-ip';
+import { DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES } from './config';
 import { crossSiteRefusal } from './csrf';
 import { type Logger } from './logger';
 
 export interface HttpOptions {
   deps: ApiDeps;
   logger: Logger;
-  /** Browser origins allowed to call the API with credentials. */
+  /** Browser origins allowed to call the API with credentials (never `*`). */
   webOrigins: readonly string[];
+  /** Largest request body read (NAMECARD_MAX_BODY_BYTES); past it 413 PAYLOAD_TOO_LARGE. */
+  maxBodyBytes?: number;
+  /** Most calls in one batch request (NAMECARD_MAX_BATCH); past it 400 BAD_REQUEST. */
+  maxBatch?: number;
+  /** Proxies whose X-Forwarded-For names the client (NAMECARD_TRUST_PROXY). */
+  trustProxy?: readonly string[];
+  /**
+   * How long a client may take to send a whole request, headers and body (NAMECARD_REQUEST_TIMEOUT_MS);
+   * past it 408 and the connection closes. Live responses are not limited by it.
+   */
+  requestTimeoutMs?: number;
 }
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
@@ -31,7 +46,8 @@ function header(req: IncomingMessage, name: string): string | undefined {
 
 function applyCors(req: IncomingMessage, res: ServerResponse, origins: readonly string[]) {
   const origin = header(req, 'origin');
-  if (!origin || !(origins.includes(origin) || origins.includes('*'))) return;
+  // Only listed origins, never a wildcard: the answer allows credentials.
+  if (!origin || !origins.includes(origin)) return;
   res.setHeader('Access-Control-Allow-Origin', origin);
   res.setHeader('Access-Control-Allow-Credentials', 'true');
   res.setHeader('Vary', 'Origin');
@@ -40,12 +56,60 @@ function applyCors(req: IncomingMessage, res: ServerResponse, origins: readonly 
     'Access-Control-Allow-Headers',
     `Authorization, Content-Type, ${ADMIN_HEADER}, trpc-accept, Last-Event-ID`,
   );
+  res.setHeader('Access-Control-Expose-Headers', 'Retry-After');
   res.setHeader('Access-Control-Max-Age', '600');
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown) {
-  res.writeHead(status, { 'Content-Type': 'application/json' });
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+) {
+  res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
+}
+
+/**
+ * One warning per `intervalMs` for a burst of the same failure (every request fails while Redis
+ * does not answer), with the number of failures since the last line.
+ */
+function throttledWarning(logger: Logger, message: string, intervalMs = 5000) {
+  let last = -Infinity;
+  let failures = 0;
+  return {
+    report(cause: unknown, path: string | undefined) {
+      failures++;
+      const now = Date.now();
+      if (now - last < intervalMs) return;
+      last = now;
+      logger.warn({ err: cause, path, failures }, message);
+      failures = 0;
+    },
+  };
+}
+
+/** A POST whose body is JSON, or empty (a mutation without input). */
+function isJsonBody(req: IncomingMessage): boolean {
+  const type = header(req, 'content-type')?.split(';')[0]?.trim().toLowerCase();
+  if (type === undefined) return Number(header(req, 'content-length') ?? 0) === 0;
+  return type === 'application/json';
+}
+
+/** A body declared larger than the limit: answered before reading it, shaped as tRPC's errors. */
+function payloadTooLarge(res: ServerResponse, maxBodyBytes: number) {
+  sendJson(
+    res,
+    413,
+    {
+      error: {
+        message: `the request body is larger than ${maxBodyBytes} bytes`,
+        code: -32013,
+        data: { code: 'PAYLOAD_TOO_LARGE', httpStatus: 413, fieldErrors: null },
+      },
+    },
+    { Connection: 'close' },
+  );
 }
 
 export interface HttpServer {
@@ -54,10 +118,24 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
-export function createHttpServer({ deps, logger, webOrigins }: HttpOptions): HttpServer {
+export function createHttpServer({
+  deps,
+  logger,
+  webOrigins,
+  maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
+  maxBatch = DEFAULT_MAX_BATCH,
+  trustProxy = [],
+  requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+}: HttpOptions): HttpServer {
+  const trust = compileTrustProxy(trustProxy);
+  const unavailable = throttledWarning(logger, 'requests failed: Redis is not answering');
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: '/trpc/',
+    // tRPC's own limits: the body is counted as it streams in (chunked bodies too) and the
+    // request fails with PAYLOAD_TOO_LARGE past it; a batch of more calls is BAD_REQUEST.
+    maxBodySize: maxBodyBytes,
+    maxBatchSize: maxBatch,
     createContext: ({ req, res }) =>
       createTRPCContext({
         deps,
@@ -67,66 +145,107 @@ export function createHttpServer({ deps, logger, webOrigins }: HttpOptions): Htt
           sessionId: parseCookies(header(req, 'cookie') ?? '')[SESSION_COOKIE],
         },
         setCookie: (cookie) => res.appendHeader('Set-Cookie', cookie),
+        setHeader: (name, value) => {
+          if (!res.headersSent) res.setHeader(name, value);
+        },
+        clientIp: clientIp(req, trust),
         disconnect: () => res.destroy(),
       }),
     onError: ({ error, path, type }) => {
       if (error.code === 'INTERNAL_SERVER_ERROR') {
         logger.error({ err: error.cause ?? error, path, type }, 'procedure failed');
+      } else if (error.code === 'SERVICE_UNAVAILABLE') {
+        unavailable.report(error.cause ?? error, path);
       }
     },
   });
 
   const inFlight = new Set<ServerResponse>();
-  const server = createServer((req, res) => {
-    inFlight.add(res);
-    res.once('close', () => inFlight.delete(res));
-    const started = performance.now();
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    res.on('finish', () => {
-      logger.info(
-        {
-          method: req.method,
-          path,
-          status: res.statusCode,
-          ms: Math.round(performance.now() - started),
-        },
-        'request',
-      );
-    });
-    applyCors(req, res, webOrigins);
-    if (req.method === 'OPTIONS') {
-      res.writeHead(204);
-      res.end();
-      return;
-    }
-    if (path === '/healthz') {
-      void pingDb(deps.db).then((redis) =>
-        sendJson(res, redis ? 200 : 503, {
-          status: redis ? 'ok' : 'degraded',
-          mode: deps.db.mode,
-          redis,
-        }),
-      );
-      return;
-    }
-    if (path.startsWith('/trpc/')) {
-      const refusal = crossSiteRefusal(req, webOrigins);
-      if (refusal) {
-        // Shaped like tRPC's own errors, so clients read it the same way.
-        sendJson(res, 403, {
-          error: {
-            message: refusal,
-            code: -32003,
-            data: { code: 'FORBIDDEN', httpStatus: 403, fieldErrors: null },
+  // Node's defaults give a slow client 300 s per request and look only every 30 s; requests
+  // here are small, so a client dribbling its headers or body is cut off much sooner.
+  const server = createServer(
+    {
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(2000, requestTimeoutMs),
+    },
+    (req, res) => {
+      inFlight.add(res);
+      res.once('close', () => inFlight.delete(res));
+      const started = performance.now();
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      res.on('finish', () => {
+        logger.info(
+          {
+            method: req.method,
+            path,
+            status: res.statusCode,
+            ms: Math.round(performance.now() - started),
           },
-        });
+          'request',
+        );
+      });
+      applyCors(req, res, webOrigins);
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204);
+        res.end();
         return;
       }
-      trpc(req, res);
-      return;
-    }
-    sendJson(res, 404, { error: 'not found: the API is at /trpc, the health check at /healthz' });
-  });
+      if (path === '/healthz') {
+        void pingDb(deps.db).then((redis) =>
+          sendJson(res, redis ? 200 : 503, {
+            status: redis ? 'ok' : 'degraded',
+            mode: deps.db.mode,
+            redis,
+          }),
+        );
+        return;
+      }
+      if (path.startsWith('/trpc/')) {
+        const declared = Number(header(req, 'content-length') ?? 0);
+        if (declared > maxBodyBytes) {
+          payloadTooLarge(res, maxBodyBytes);
+          return;
+        }
+        // A body cut off at the limit: the rest is read and discarded (nothing is kept), so the
+        // client, still sending, can read the 413; a client still sending after a second more is
+        // cut off.
+        res.once('finish', () => {
+          if (res.statusCode !== 413 || req.complete) return;
+          const cut = setTimeout(() => req.socket.destroy(), 1000);
+          req.once('end', () => clearTimeout(cut)).once('close', () => clearTimeout(cut));
+          req.resume();
+        });
+        const refusal = crossSiteRefusal(req, webOrigins);
+        if (refusal) {
+          // Shaped like tRPC's own errors, so clients read it the same way.
+          sendJson(res, 403, {
+            error: {
+              message: refusal,
+              code: -32003,
+              data: { code: 'FORBIDDEN', httpStatus: 403, fieldErrors: null },
+            },
+          });
+          return;
+        }
+        if (req.method === 'POST' && !isJsonBody(req)) {
+          // Every procedure takes JSON: a form or a binary body would reach the input check as a
+          // FormData or stream object.
+          sendJson(res, 415, {
+            error: {
+              message: 'send the input as JSON (Content-Type: application/json)',
+              code: -32015,
+              data: { code: 'UNSUPPORTED_MEDIA_TYPE', httpStatus: 415, fieldErrors: null },
+            },
+          });
+          return;
+        }
+        trpc(req, res);
+        return;
+      }
+      sendJson(res, 404, { error: 'not found: the API is at /trpc, the health check at /healthz' });
+    },
+  );
   const close = () => {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     // No new request may ride a keep-alive connection while server.close() waits for it.

@@ -28,6 +28,12 @@ async function main() {
     seedUsers: config.seedUsers,
     logMaxLen: config.logMaxLen,
     secureCookies: config.secureCookies,
+    maxBodyBytes: config.maxBodyBytes,
+    maxBatch: config.maxBatch,
+    requestTimeoutMs: config.requestTimeoutMs,
+    redisTimeoutMs: config.redisTimeoutMs,
+    trustProxy: config.trustProxy,
+    rateRules: config.rateRules,
     logger,
   });
   logger.info({ port: running.port, mode, webOrigins: config.webOrigins }, 'listening');

@@ -7,12 +7,12 @@
  */
 import { type AppRouter } from '@namecard/api';
 import { seedDemoData, newMemoryName } from '@namecard/db';
-import { probeRealRedis, testDbNumber, type RealRedisProbe } from '@namecard/db/testing';
+import { testDbNumber, type RealRedisProbe } from '@namecard/db/testing';
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { startServer, type RunningServer } from '../src/app';
-import { createLogger } from '../src/logger';
+import { afterAll, beforeAll, describe, expect, inject } from 'vitest';
+import { startServer, type RunningServer, type StartOptions } from '../src/app';
+import { createLogger, type Logger } from '../src/logger';
 
 export const DEMO_ACCOUNTS = ['alice', 'bob', 'carol'] as const;
 export type DemoAccount = (typeof DEMO_ACCOUNTS)[number];
@@ -26,6 +26,21 @@ export interface TestServerOptions {
   logMaxLen?: number;
   webOrigins?: string[];
   shutdownGraceMs?: number;
+  /** Limits and other settings passed through to startServer (rate rules, body size...). */
+  settings?: Partial<
+    Pick<
+      StartOptions,
+      | 'maxBodyBytes'
+      | 'maxBatch'
+      | 'requestTimeoutMs'
+      | 'redisTimeoutMs'
+      | 'trustProxy'
+      | 'rateRules'
+      | 'secureCookies'
+    >
+  >;
+  /** Where the server logs (default: silent, or NAMECARD_TEST_LOG_LEVEL). */
+  logger?: Logger;
   /**
    * Start a second server on the same data set as this one (same memory set or the same Redis),
    * as a second instance behind a load balancer: nothing is flushed or seeded, and the demo
@@ -75,7 +90,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.logMaxLen ? { logMaxLen: options.logMaxLen } : {}),
     ...(options.webOrigins ? { webOrigins: options.webOrigins } : {}),
     ...(options.shutdownGraceMs !== undefined ? { shutdownGraceMs: options.shutdownGraceMs } : {}),
-    logger: createLogger(process.env.NAMECARD_TEST_LOG_LEVEL ?? 'silent'),
+    ...options.settings,
+    logger: options.logger ?? createLogger(process.env.NAMECARD_TEST_LOG_LEVEL ?? 'silent'),
   });
   try {
     // Memory mode writes the generated users in the background: tests want them all there.
@@ -206,37 +222,17 @@ export async function expectTRPCError(
 // ---------------------------------------------------------------------------------------------
 // Real Redis
 
-export const DEFAULT_TEST_REDIS_URL = 'redis://127.0.0.1:6379/8';
-
 export type RealRedis = RealRedisProbe;
 export { testDbNumber };
 
-let probed: Promise<RealRedis> | undefined;
-
 /**
- * The real Redis for tests: NAMECARD_TEST_REDIS_URL, or redis://127.0.0.1:6379/8 (never
- * database 0: tests FLUSH it). Probed once (per test file) and never throws; use
- * `describeRealRedis()` to run or skip tests by the result.
+ * The real Redis for tests, as decided once per run by test/global-setup.ts: the server of
+ * NAMECARD_TEST_REDIS_URL when set, otherwise a redis-server the run started on a spare port
+ * (database 8; never database 0: tests FLUSH it). Never throws; use `describeRealRedis()` to
+ * run or skip tests by the result.
  */
 export function realRedisUrl(): Promise<RealRedis> {
-  return (probed ??= (async () => {
-    const url = process.env.NAMECARD_TEST_REDIS_URL || DEFAULT_TEST_REDIS_URL;
-    testDbNumber(url);
-    const result = await probeRealRedis(url);
-    if (!result.reachable) {
-      if (process.env.CI === 'true') {
-        console.error(
-          `\n[namecard/server] real Redis at ${url} is unreachable (${result.reason}); CI=true, so its tests FAIL.\n`,
-        );
-      } else {
-        console.warn(
-          `\n[namecard/server] WARNING: real-Redis tests SKIPPED: ${url} is unreachable (${result.reason}). ` +
-            'Start Redis or set NAMECARD_TEST_REDIS_URL.\n',
-        );
-      }
-    }
-    return result;
-  })());
+  return Promise.resolve(inject('namecardServerRedis'));
 }
 
 /**

@@ -13,9 +13,13 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import {
   accountForSession,
   accountForToken,
+  isRedisUnavailableError,
+  LIMITS,
+  RateLimitedError,
   secretsEqual,
   type ChangeFeed,
   type Db,
+  type RateLimits,
 } from '@namecard/db';
 import { ZodError } from 'zod';
 import { FieldError } from './router/errors';
@@ -32,6 +36,8 @@ export interface ApiDeps {
   feed: ChangeFeed;
   /** Mark the session cookie `Secure` (set when the web app is served over https). */
   secureCookies?: boolean;
+  /** Rate limits kept in Redis (sign-in guesses, bad credentials per IP, friend.add). */
+  rateLimits: RateLimits;
   /**
    * Memory mode: the seeded demo accounts may start a web session without their token
    * (`auth.signInDemo`), so the web app's sign-in page can offer them with one click.
@@ -53,6 +59,13 @@ export interface CreateContextOptions {
   credentials: RequestCredentials;
   /** Adds a `Set-Cookie` header to the response. */
   setCookie: (cookie: string) => void;
+  /** Sets a response header (`Retry-After` of a rate-limited call). */
+  setHeader?: (name: string, value: string) => void;
+  /**
+   * Who is calling, for per-client limits: the socket's address, or the client's as a trusted
+   * proxy reported it (apps/server, NAMECARD_TRUST_PROXY). IPv6 addresses as their /64.
+   */
+  clientIp?: string;
   /** Cuts the connection (a live subscriber that stopped reading). */
   disconnect?: () => void;
 }
@@ -61,30 +74,59 @@ export function createTRPCContext({
   deps,
   credentials,
   setCookie,
+  setHeader,
+  clientIp,
   disconnect,
 }: CreateContextOptions) {
-  return { ...deps, credentials, setCookie, disconnect };
+  return {
+    ...deps,
+    credentials,
+    setCookie,
+    setHeader: setHeader ?? (() => undefined),
+    clientIp: clientIp ?? 'unknown',
+    disconnect,
+  };
 }
 export type Context = ReturnType<typeof createTRPCContext>;
 
-/** One message per bad field: `nick: must be at most 64 characters; avatar: ...`. */
+/** Fields named in one error answer; the rest are counted (the answer stays small). */
+export const MAX_ERROR_FIELDS = 10;
+/** Characters of one field name kept in an error answer. */
+const MAX_FIELD_NAME = 64;
+
+const clip = (s: string) => (s.length > MAX_FIELD_NAME ? `${s.slice(0, MAX_FIELD_NAME)}…` : s);
+
+/**
+ * One message per bad field: `nick: must be at most 64 characters; avatar: ...`. At most
+ * MAX_ERROR_FIELDS fields are named (`...; and 99990 more`), whatever the input's size; field
+ * names are input keys, so they live in a Map (a key named `__proto__` or `toString` is data).
+ */
 function describeIssues(error: ZodError) {
-  const fieldErrors: Record<string, string[]> = {};
+  const fields = new Map<string, string[]>();
+  let more = 0;
+  const add = (field: string, message: string) => {
+    const messages = fields.get(field);
+    if (messages) {
+      if (messages.length < 3 && !messages.includes(message)) messages.push(message);
+    } else if (fields.size < MAX_ERROR_FIELDS) fields.set(field, [message]);
+    else more++;
+  };
   for (const issue of error.issues) {
-    const at = issue.path.map(String);
+    const at = issue.path.map((p) => clip(String(p)));
     if (issue.code === 'unrecognized_keys') {
       // Each unknown key is a bad field of its own.
-      for (const key of issue.keys)
-        (fieldErrors[[...at, key].join('.')] ??= []).push('unknown field');
+      for (const key of issue.keys) add([...at, clip(key)].join('.'), 'unknown field');
       continue;
     }
-    (fieldErrors[at.length > 0 ? at.join('.') : '(input)'] ??= []).push(issue.message);
+    add(at.length > 0 ? at.join('.') : '(input)', issue.message);
   }
-  const message = Object.entries(fieldErrors)
-    .map(([field, messages]) => `${field}: ${messages.join(', ')}`)
-    .join('; ');
-  return { fieldErrors, message };
+  const parts = [...fields].map(([field, messages]) => `${field}: ${messages.join(', ')}`);
+  if (more > 0) parts.push(`and ${more} more`);
+  return { fieldErrors: Object.fromEntries(fields), message: parts.join('; ') };
 }
+
+/** What a client reads for an error whose details stay in the server's log. */
+const INTERNAL_MESSAGE = 'internal server error (logged on the server)';
 
 const t = initTRPC.context<Context>().create({
   // Stack traces stay out of error responses unless explicitly developing.
@@ -98,6 +140,22 @@ const t = initTRPC.context<Context>().create({
       const { field, reason } = error.cause;
       return { ...shape, data: { ...shape.data, fieldErrors: { [field]: [reason] } } };
     }
+    if (error.cause instanceof RateLimitedError) {
+      const { retryAfterSeconds } = error.cause;
+      return { ...shape, data: { ...shape.data, fieldErrors: null, retryAfterSeconds } };
+    }
+    if (error.code === 'INTERNAL_SERVER_ERROR') {
+      // Internal text (ioredis's, V8's) never reaches a client; the server logs the cause.
+      return { ...shape, message: INTERNAL_MESSAGE, data: { ...shape.data, fieldErrors: null } };
+    }
+    if (error.code === 'BAD_REQUEST' && error.message === 'Batch call exceeds maximum size') {
+      const message = `too many calls in one batch request (the limit is the server's NAMECARD_MAX_BATCH, ${LIMITS.batch} unless set)`;
+      return { ...shape, message, data: { ...shape.data, fieldErrors: null } };
+    }
+    if (error.code === 'PAYLOAD_TOO_LARGE' && error.message === 'PAYLOAD_TOO_LARGE') {
+      const message = 'the request body is too large';
+      return { ...shape, message, data: { ...shape.data, fieldErrors: null } };
+    }
     return { ...shape, data: { ...shape.data, fieldErrors: null } };
   },
   sse: {
@@ -109,15 +167,55 @@ const t = initTRPC.context<Context>().create({
 export const createTRPCRouter = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-export const publicProcedure = t.procedure;
+/**
+ * Every procedure starts here: a Redis that does not answer becomes SERVICE_UNAVAILABLE (503,
+ * a plain message, the cause logged), and a rate-limit refusal becomes TOO_MANY_REQUESTS with a
+ * `Retry-After` header.
+ */
+const baseProcedure = t.procedure.use(async ({ ctx, next }) => {
+  const result = await next();
+  if (result.ok) return result;
+  const { cause } = result.error;
+  if (cause instanceof RateLimitedError) {
+    ctx.setHeader('Retry-After', String(cause.retryAfterSeconds));
+    throw new TRPCError({ code: 'TOO_MANY_REQUESTS', message: cause.message, cause });
+  }
+  if (isRedisUnavailableError(cause)) {
+    throw new TRPCError({
+      code: 'SERVICE_UNAVAILABLE',
+      message: 'the data store is not answering; try again shortly',
+      cause,
+    });
+  }
+  return result;
+});
+
+export const publicProcedure = baseProcedure;
 
 function bearerToken(header: string | undefined): string | null {
   const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   return m ? m[1]! : null;
 }
 
+/**
+ * Checks a credential under the per-IP limit of failed checks: refused at once while this IP is
+ * over it, and a failure counted (answered TOO_MANY_REQUESTS instead of `failure` once it reaches
+ * the limit).
+ */
+async function guarded<T>(
+  ctx: Context,
+  check: () => Promise<T | null> | T | null,
+  failure: TRPCError,
+): Promise<T> {
+  ctx.rateLimits.authFailures.check(ctx.clientIp);
+  const value = await check();
+  if (value !== null) return value;
+  await ctx.rateLimits.authFailures.failed(ctx.clientIp);
+  throw failure;
+}
+
 /** A signed-in account: `ctx.account` is set. */
-export const userProcedure = t.procedure.use(async ({ ctx, next }) => {
+export const userProcedure = baseProcedure.use(async ({ ctx, next }) => {
   const { authorization, sessionId } = ctx.credentials;
   let account: string | null = null;
   if (authorization !== undefined) {
@@ -128,11 +226,15 @@ export const userProcedure = t.procedure.use(async ({ ctx, next }) => {
         message: 'the Authorization header must be "Bearer <token>"',
       });
     }
-    account = await accountForToken(ctx.db, token);
-    if (!account)
-      throw new TRPCError({ code: 'UNAUTHORIZED', message: 'unknown or revoked token' });
+    account = await guarded(
+      ctx,
+      () => (token.length > 1024 ? null : accountForToken(ctx.db, token)),
+      new TRPCError({ code: 'UNAUTHORIZED', message: 'unknown or revoked token' }),
+    );
   } else if (sessionId) {
-    account = await accountForSession(ctx.db, sessionId);
+    // Not counted against the IP: an expired cookie is common (a browser calls several times
+    // with it before signing in again), and a session id is 192 random bits, not guessable.
+    account = sessionId.length > 1024 ? null : await accountForSession(ctx.db, sessionId);
     if (!account)
       throw new TRPCError({ code: 'UNAUTHORIZED', message: 'session expired; sign in again' });
   }
@@ -146,7 +248,7 @@ export const userProcedure = t.procedure.use(async ({ ctx, next }) => {
 });
 
 /** Admin calls: the `X-Namecard-Admin` header must carry NAMECARD_ADMIN_SECRET. */
-export const adminProcedure = t.procedure.use(({ ctx, next }) => {
+export const adminProcedure = baseProcedure.use(async ({ ctx, next }) => {
   const given = ctx.credentials.adminSecret;
   if (!given) {
     throw new TRPCError({
@@ -154,8 +256,10 @@ export const adminProcedure = t.procedure.use(({ ctx, next }) => {
       message: 'admin calls need the X-Namecard-Admin header',
     });
   }
-  if (!secretsEqual(given, ctx.adminSecret)) {
-    throw new TRPCError({ code: 'FORBIDDEN', message: 'wrong admin secret' });
-  }
+  await guarded(
+    ctx,
+    () => (secretsEqual(given, ctx.adminSecret) ? true : null),
+    new TRPCError({ code: 'FORBIDDEN', message: 'wrong admin secret' }),
+  );
   return next({ ctx });
 });

@@ -21,6 +21,7 @@ import {
   httpSubscriptionLink,
   splitLink,
 } from '@trpc/client';
+import type { LIMITS } from '@namecard/db/schema';
 import { EventSource } from 'eventsource';
 
 /** The `fetch` the client uses for every request, including the SSE stream. */
@@ -77,11 +78,14 @@ export function createNamecardTrpc(options: TrpcClientOptions) {
           false:
             options.batch === false
               ? httpLink({ url: endpoint, headers, fetch: doFetch })
-              : httpBatchLink({ url: endpoint, headers, fetch: doFetch }),
+              : httpBatchLink({ url: endpoint, headers, fetch: doFetch, maxItems: MAX_BATCH }),
         }),
       }),
     ],
   });
 }
+
+/** The server's default limit of calls per batch request (checked against `LIMITS` at compile time). */
+const MAX_BATCH: (typeof LIMITS)['batch'] = 50;
 
 export type NamecardTrpc = ReturnType<typeof createNamecardTrpc>;

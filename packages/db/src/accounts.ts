@@ -93,17 +93,77 @@ export async function accountForToken(db: Db, token: string): Promise<string | n
 
 export const SESSION_TTL_SECONDS = 30 * 24 * 3600;
 
+/**
+ * Sessions carry the account's session epoch (`sessionEpoch` in its auth hash, 0 when unset):
+ * `endAllSessions` bumps it, and every session started before no longer matches. One small
+ * write ends any number of sessions, with no index of them to keep. Stored as `<account> <epoch>`
+ * (account ids have no spaces; a value without one is from before epochs, epoch 0).
+ */
+async function sessionEpoch(db: Db, account: string): Promise<string> {
+  return (await db.redis.hget(keys.auth(account), 'sessionEpoch')) ?? '0';
+}
+
 /** Starts a web session for an account; returns the session id for the cookie. */
 export async function createSession(db: Db, account: string): Promise<string> {
   const sessionId = newSecret();
-  await db.redis.set(keys.session(hashSecret(sessionId)), account, 'EX', SESSION_TTL_SECONDS);
+  const epoch = await sessionEpoch(db, account);
+  await db.redis.set(
+    keys.session(hashSecret(sessionId)),
+    `${account} ${epoch}`,
+    'EX',
+    SESSION_TTL_SECONDS,
+  );
   return sessionId;
 }
 
 export async function accountForSession(db: Db, sessionId: string): Promise<string | null> {
-  return db.redis.get(keys.session(hashSecret(sessionId)));
+  const value = await db.redis.get(keys.session(hashSecret(sessionId)));
+  if (!value) return null;
+  const [account = '', epoch = '0'] = value.split(' ');
+  return (await sessionEpoch(db, account)) === epoch ? account : null;
 }
 
 export async function deleteSession(db: Db, sessionId: string): Promise<void> {
   await db.redis.del(keys.session(hashSecret(sessionId)));
+}
+
+export class AccountNotFoundError extends Error {
+  constructor(readonly account: string) {
+    super(`no account ${account}`);
+  }
+}
+
+/** Ends every web session of an account (all devices). Throws AccountNotFoundError. */
+export async function endAllSessions(db: Db, account: string): Promise<void> {
+  if (!(await db.redis.exists(keys.auth(account)))) throw new AccountNotFoundError(account);
+  await db.redis.hincrby(keys.auth(account), 'sessionEpoch', 1);
+}
+
+/**
+ * Gives an account a new token (a random one unless given) and ends its web sessions (a leaked
+ * token may have started some); the old token stops working at once. Throws
+ * AccountNotFoundError, or TokenTakenError when the given token is another account's.
+ */
+export async function rotateToken(
+  db: Db,
+  account: string,
+  token: string = newSecret(),
+): Promise<string> {
+  const tokenHash = hashSecret(token);
+  const oldHash = await db.redis.hget(keys.auth(account), 'tokenHash');
+  if (!oldHash) throw new AccountNotFoundError(account);
+  // Claims the new token's index entry only if free (or already this account's).
+  const claimed = await db.redis.set(keys.token(tokenHash), account, 'NX');
+  if (!claimed && (await db.redis.get(keys.token(tokenHash))) !== account) {
+    throw new TokenTakenError();
+  }
+  // The auth hash is what accountForToken trusts: once it holds the new hash the old token
+  // fails, even before its index entry is deleted.
+  await db.redis
+    .multi()
+    .hset(keys.auth(account), 'tokenHash', tokenHash)
+    .hincrby(keys.auth(account), 'sessionEpoch', 1)
+    .exec();
+  if (oldHash !== tokenHash) await db.redis.del(keys.token(oldHash));
+  return token;
 }

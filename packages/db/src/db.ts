@@ -20,6 +20,8 @@ export interface CreateDbOptions {
   memoryName?: string;
   logMaxLen?: number;
   onRedisError?: (error: Error) => void;
+  /** Redis mode: how long a command may go unanswered before it fails (see createRedis). */
+  commandTimeoutMs?: number;
 }
 
 export const DEFAULT_LOG_MAXLEN = 100_000;
@@ -35,6 +37,7 @@ export function createDb(options: CreateDbOptions = { url: process.env.REDIS_URL
     url: options.url,
     ...(options.memoryName ? { memoryName: options.memoryName } : {}),
     ...(options.onRedisError ? { onError: options.onRedisError } : {}),
+    ...(options.commandTimeoutMs ? { commandTimeoutMs: options.commandTimeoutMs } : {}),
   });
   return {
     redis,

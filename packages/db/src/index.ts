@@ -12,3 +12,4 @@ export * from './sync';
 export * from './seed';
 export * from './feed';
 export * from './live';
+export * from './ratelimit';

@@ -14,6 +14,8 @@ export const LIMITS = {
   custom: 1024,
   /** `user.getUsers` and the client's batch size. */
   getUsers: 150,
+  /** Calls per batch request: the server's default (NAMECARD_MAX_BATCH) and the client's batch size. */
+  batch: 50,
   /** `admin.getUsers`. */
   adminGetUsers: 200,
   /** Accounts one `user.onChange` subscription may watch besides its own and its friends. */
@@ -34,14 +36,53 @@ export const charCount = (s: string): number => {
 };
 
 const maxChars = (max: number) =>
-  z.string().refine((s) => charCount(s) <= max, { message: `must be at most ${max} characters` });
+  // abort: the checks after it never see an over-long string.
+  z.string().refine((s) => charCount(s) <= max, {
+    message: `must be at most ${max} characters`,
+    abort: true,
+  });
 
 // Lone UTF-16 surrogates cannot be stored as UTF-8; C0 controls have no place in a one-line field.
 const noLoneSurrogates = (s: string) => !/\p{Cs}/u.test(s);
+// Every control character (C0, DEL, C1) and the line/paragraph separators.
+const oneLine = (s: string) => !/[\p{Cc}\p{Zl}\p{Zp}]/u.test(s);
+// Multi-line text: tab, LF and CR (so CRLF) allowed; other controls not.
 // eslint-disable-next-line no-control-regex
-const oneLine = (s: string) => !/[\u0000-\u001f\u007f]/.test(s);
-// eslint-disable-next-line no-control-regex
-const printable = (s: string) => !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(s);
+const printable = (s: string) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.test(s);
+// Bidi embeddings, overrides and isolates reorder the text around them: "alice\u202Eecila" shows
+// as someone else's name.
+const noBidiControls = (s: string) => !/[\u202a-\u202e\u2066-\u2069]/.test(s);
+
+/**
+ * Invisible format characters (Unicode category Cf: zero-width spaces, joiners, bidi marks, word
+ * joiners, BOM, soft hyphen...) let one name imitate another. Refused in names, except where
+ * text needs them: a zero-width joiner right after an emoji (family and profession emoji), a
+ * zero-width non-joiner between two letters of a non-Latin script (Persian, Indic), and emoji
+ * tag characters after the black flag (subdivision flags).
+ */
+/** VS16 (emoji presentation) or a skin-tone modifier: what may sit between an emoji and a ZWJ. */
+const isEmojiModifier = (ch: string) => {
+  const cp = ch.codePointAt(0) ?? 0;
+  return cp === 0xfe0f || (cp >= 0x1f3fb && cp <= 0x1f3ff);
+};
+
+function noInvisibleFormat(s: string): boolean {
+  if (!/\p{Cf}/u.test(s)) return true;
+  const chars = [...s];
+  return chars.every((ch, i) => {
+    if (!/\p{Cf}/u.test(ch)) return true;
+    const prev = chars[i - 1] ?? '';
+    const next = chars[i + 1] ?? '';
+    if (ch === '\u200d') return /\p{Extended_Pictographic}/u.test(prev) || isEmojiModifier(prev);
+    if (ch === '\u200c') {
+      return (
+        /[\p{L}\p{M}]/u.test(prev) && /\p{L}/u.test(next) && !/\p{sc=Latin}/u.test(prev + next)
+      );
+    }
+    if (/[\u{e0020}-\u{e007f}]/u.test(ch)) return /[\u{1f3f4}\u{e0020}-\u{e007e}]/u.test(prev);
+    return false;
+  });
+}
 
 export const ACCOUNT_PATTERN = /^[A-Za-z0-9_.@-]{1,32}$/;
 export const accountSchema = z
@@ -56,6 +97,23 @@ const isWebUrl = (s: string) => {
   const { protocol, hostname } = new URL(s);
   return (protocol === 'https:' || protocol === 'http:') && hostname !== '';
 };
+
+/**
+ * An avatar URL as it is stored: trimmed, then in the URL's canonical form (`new URL(s).href`:
+ * scheme and host lower-cased, IDN hosts in punycode, unsafe characters percent-encoded).
+ * Whitespace, quotes, angle brackets, backslashes and invisible characters inside are refused
+ * rather than repaired: such a URL was not typed by a person.
+ */
+const avatarSchema = z
+  .string()
+  .transform((s) => s.trim())
+  .refine((s) => !/[\s"'`<>\\\p{Cc}\p{Cf}]/u.test(s), {
+    message: 'must not contain spaces, quotes, < > \\ or control characters',
+    abort: true,
+  })
+  .refine(isWebUrl, { message: 'must be an http: or https: URL', abort: true })
+  .transform((s) => new URL(s).href)
+  .refine((s) => charCount(s) <= LIMITS.avatar, `must be at most ${LIMITS.avatar} characters`);
 
 const isRealDate = (s: string) => {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
@@ -81,14 +139,16 @@ const TEL_PATTERN = /^[-+()0-9]+$/;
 export const profileFields = {
   nick: maxChars(LIMITS.nick)
     .refine(noLoneSurrogates, 'must be valid Unicode text')
-    .refine(oneLine, 'must not contain control characters'),
-  avatar: z.union([
-    z.literal(''),
-    maxChars(LIMITS.avatar).refine(isWebUrl, 'must be an http: or https: URL'),
-  ]),
+    .refine(oneLine, 'must not contain control characters')
+    .refine(
+      (s) => noBidiControls(s) && noInvisibleFormat(s),
+      'must not contain invisible or direction-changing characters',
+    ),
+  avatar: z.union([z.literal(''), avatarSchema]),
   sign: maxChars(LIMITS.sign)
     .refine(noLoneSurrogates, 'must be valid Unicode text')
-    .refine(printable, 'must not contain control characters'),
+    .refine(printable, 'must not contain control characters')
+    .refine(noBidiControls, 'must not contain direction-changing characters'),
   gender: z.union([z.literal(''), genderSchema], {
     error: `must be one of ${GENDERS.join(', ')}`,
   }),
@@ -96,7 +156,8 @@ export const profileFields = {
     z.literal(''),
     maxChars(LIMITS.email)
       .regex(EMAIL_PATTERN, 'must be an address like name@example.com')
-      .refine((s) => oneLine(s) && noLoneSurrogates(s), 'must not contain control characters'),
+      .refine((s) => oneLine(s) && noLoneSurrogates(s), 'must not contain control characters')
+      .refine((s) => !/\p{Cf}/u.test(s), 'must not contain invisible characters'),
   ]),
   birth: z.union([
     z.literal(''),

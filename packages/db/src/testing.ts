@@ -1,7 +1,11 @@
 /**
  * Helpers for test suites that need a real Redis (`@namecard/db/testing`; not part of the main
- * entry point): the guard that keeps tests off database 0, and a one-shot reachability probe.
+ * entry point): the guard that keeps tests off database 0, a one-shot reachability probe, and a
+ * `redis-server` of the suite's own on a spare port (so `npm test` never flushes a developer's
+ * Redis unless NAMECARD_TEST_REDIS_URL points at it).
  */
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 
 export interface RealRedisProbe {
@@ -47,5 +51,161 @@ export async function probeRealRedis(url: string, timeoutMs = 1500): Promise<Rea
     return { url, reachable: false, reason: socketError ? `${socketError}; ${message}` : message };
   } finally {
     redis.disconnect();
+  }
+}
+
+/** A `redis-server` process a test run started and owns (no persistence, spare port). */
+export interface OwnedRedis {
+  /** `redis://127.0.0.1:<port>` (no database: callers add theirs). */
+  baseUrl: string;
+  port: number;
+  pid: number;
+  /** SIGTERM, then SIGKILL after `timeoutMs`; resolves once the process exited. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+/** A TCP port nobody listens on right now (the OS picks it; bound and released at once). */
+export async function spareTcpPort(): Promise<number> {
+  const server = createServer();
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : 0);
+    });
+  });
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Whether a `redis-server` binary is on PATH (with its version line, or why not). */
+export function redisServerAvailable(): { available: boolean; detail: string } {
+  const result = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+  if (result.error) return { available: false, detail: result.error.message };
+  if (result.status !== 0) return { available: false, detail: result.stderr.trim() };
+  return { available: true, detail: result.stdout.trim() };
+}
+
+/**
+ * Starts a `redis-server` of the caller's own on a spare port (no RDB, no AOF, bound to
+ * 127.0.0.1) and waits until it answers PING. A port taken between picking and binding is
+ * retried with another one.
+ */
+export async function startOwnedRedis(timeoutMs = 10_000): Promise<OwnedRedis> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await spareTcpPort();
+    try {
+      return await spawnRedis(port, timeoutMs);
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError instanceof Error ? lastError : new Error(String(lastError));
+}
+
+/** Starts a `redis-server` of the caller's own on this port (e.g. again, after `stop()`). */
+export function startOwnedRedisOn(port: number, timeoutMs = 10_000): Promise<OwnedRedis> {
+  return spawnRedis(port, timeoutMs);
+}
+
+async function spawnRedis(port: number, timeoutMs: number): Promise<OwnedRedis> {
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-2000));
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  let exitedAt: number | null = null;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exitedAt = Date.now();
+      resolve();
+    }),
+  );
+  const spawnFailed = new Promise<never>((_, reject) => child.once('error', reject));
+  const url = `redis://127.0.0.1:${port}`;
+  const deadline = Date.now() + timeoutMs;
+  const answered = (async () => {
+    for (;;) {
+      if (exitedAt !== null) throw new Error(`redis-server on port ${port} exited: ${output}`);
+      if ((await probeRealRedis(`${url}/1`, 300)).reachable) return;
+      if (Date.now() > deadline) {
+        throw new Error(`redis-server on port ${port} did not answer PING: ${output}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  const stop = async (stopTimeoutMs = 5000) => {
+    if (exitedAt !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), stopTimeoutMs);
+    await exited;
+    clearTimeout(timer);
+  };
+  try {
+    await Promise.race([answered, spawnFailed]);
+  } catch (error) {
+    await stop(1000);
+    throw error;
+  }
+  return { baseUrl: url, port, pid: child.pid!, stop };
+}
+
+/** The same Redis URL with database `db` (never 0). */
+export function urlWithDb(redisUrl: string, db: number): string {
+  const url = new URL(redisUrl);
+  url.pathname = `/${db}`;
+  url.search = '';
+  testDbNumber(url.toString());
+  return url.toString();
+}
+
+// Port 0: a parseable URL that names no server (so helpers deriving other databases still work).
+const NO_REDIS_URL = (db: number) => `redis://127.0.0.1:0/${db}`;
+
+/** Where a test suite's real Redis comes from, and the process to stop at teardown (if owned). */
+export interface TestRedis {
+  probe: RealRedisProbe;
+  /** Set when the suite started its own redis-server. */
+  owned: OwnedRedis | null;
+}
+
+/**
+ * The real Redis of a test suite (called by the vitest global setups):
+ *
+ * - `NAMECARD_TEST_REDIS_URL` set: that server and database, explicitly chosen (probed once);
+ * - otherwise a `redis-server` of the suite's own on a spare port, database `defaultDb`, stopped
+ *   at teardown. The developer's own Redis is never touched.
+ *
+ * Never throws: `probe.reachable` is false (with a reason) when neither works.
+ */
+export async function resolveTestRedis(defaultDb: number): Promise<TestRedis> {
+  const explicit = process.env.NAMECARD_TEST_REDIS_URL;
+  if (explicit) {
+    testDbNumber(explicit);
+    return { probe: await probeRealRedis(explicit), owned: null };
+  }
+  const binary = redisServerAvailable();
+  if (!binary.available) {
+    return {
+      probe: {
+        url: NO_REDIS_URL(defaultDb),
+        reachable: false,
+        reason: `no redis-server on PATH (${binary.detail})`,
+      },
+      owned: null,
+    };
+  }
+  try {
+    const owned = await startOwnedRedis();
+    const url = urlWithDb(owned.baseUrl, defaultDb);
+    return { probe: { url, reachable: true, reason: '' }, owned };
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return { probe: { url: NO_REDIS_URL(defaultDb), reachable: false, reason }, owned: null };
   }
 }

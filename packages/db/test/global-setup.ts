@@ -1,21 +1,28 @@
 import { type TestProject } from 'vitest/node';
-import { probeRealRedis, testDbNumber, testRedisUrl } from './real-redis';
+import { resolveTestRedis } from '../src/testing';
+import { TEST_REDIS_DB } from './real-redis';
 
-export default async function setup(project: TestProject): Promise<void> {
-  const url = testRedisUrl();
-  testDbNumber(url); // refuses database 0 before anything connects
-  const probe = await probeRealRedis(url);
+/**
+ * Decides once per run where the real-Redis half of the suite runs: NAMECARD_TEST_REDIS_URL when
+ * set, otherwise a redis-server of this run's own on a spare port (stopped at teardown). The
+ * result reaches every test file through provide/inject.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const { probe, owned } = await resolveTestRedis(TEST_REDIS_DB);
   if (!probe.reachable) {
     if (process.env.CI === 'true') {
       console.error(
-        `\n[namecard/db] real Redis at ${url} is unreachable (${probe.reason}); CI=true, so the real-Redis tests will FAIL.\n`,
+        `\n[namecard/db] real Redis (${probe.url}) is not available (${probe.reason}); CI=true, so the real-Redis tests will FAIL.\n`,
       );
     } else {
       console.warn(
-        `\n[namecard/db] WARNING: real Redis tests were SKIPPED: ${url} is unreachable (${probe.reason}). ` +
-          `Only the ioredis-mock half of the suite ran. Start Redis or set NAMECARD_TEST_REDIS_URL.\n`,
+        `\n[namecard/db] WARNING: real Redis tests were SKIPPED: ${probe.url} is not available (${probe.reason}). ` +
+          `Only the ioredis-mock half of the suite ran. Install redis-server or set NAMECARD_TEST_REDIS_URL.\n`,
       );
     }
   }
   project.provide('namecardRealRedis', probe);
+  return async () => {
+    await owned?.stop();
+  };
 }

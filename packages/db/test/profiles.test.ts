@@ -176,7 +176,8 @@ describeEachBackend('profiles', (backend) => {
         nested: { list: [1, 2.5, null, true, 'x'] },
       }),
       email: "o'brien+tag@example.com",
-      avatar: 'https://example.com/a%20b.png?x="1"&y=\\',
+      // Quotes and backslashes are refused in avatars (issue 8); percent-encoded they are fine.
+      avatar: 'https://example.com/a%20b.png?x=%221%22&y=%5C',
     });
     await createUser(db, 'special', { nick: 'placeholder' }, T0);
     const event = await updateProfile(db, 'special', patch, T0 + 1);

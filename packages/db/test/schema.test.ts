@@ -219,3 +219,73 @@ describe('other schemas', () => {
     }
   });
 });
+
+describe('text that imitates or hides (issue 8)', () => {
+  it('nick and email refuse bidi overrides, zero-width characters and C1 controls', () => {
+    for (const bad of [
+      'alice\u202eecila', // right-to-left override
+      'ali\u200bce', // zero-width space
+      'ali\u200dce', // zero-width joiner between letters
+      'ali\u200cce', // zero-width non-joiner between Latin letters
+      '\ufeffalice', // BOM
+      'ali\u00adce', // soft hyphen
+      'alice\u2066', // isolate
+      'ali\u0085ce', // C1 NEL
+      'ali\u009bce', // C1 CSI
+      'a\u2028b', // line separator
+    ]) {
+      expect(badFields({ nick: bad }), JSON.stringify(bad)).toEqual(['nick']);
+      expect([...new Set(badFields({ email: `${bad}@example.com` }))], JSON.stringify(bad)).toEqual(
+        ['email'],
+      );
+    }
+  });
+
+  it('nick keeps what real text needs: emoji sequences, flags, Persian ZWNJ', () => {
+    for (const good of [
+      '👨\u200d👩\u200d👧', // family (ZWJ after emoji)
+      '🧑🏽\u200d💻', // technologist, skin tone
+      '🏳️\u200d🌈', // rainbow flag (ZWJ after VS16)
+      '🏴\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}', // Scotland
+      'می\u200cخواهم', // Persian with ZWNJ
+      'José Ñandú',
+      '王小明',
+    ]) {
+      expect(ok({ nick: good }), JSON.stringify(good)).toBe(true);
+    }
+  });
+
+  it('sign accepts CRLF and LF, refuses C1 controls and bidi overrides', () => {
+    expect(ok({ sign: 'line one\r\nline two' })).toBe(true);
+    expect(ok({ sign: 'a\rb' })).toBe(true);
+    expect(ok({ sign: 'a\u0085b' })).toBe(false);
+    expect(ok({ sign: 'a\u202eb' })).toBe(false);
+  });
+
+  it('avatar is stored trimmed and canonical; quotes, spaces, NUL, newlines inside are refused', () => {
+    const parse = (avatar: string) => profilePatchSchema.parse({ avatar }).avatar;
+    expect(parse('  https://IMG.Example.com/a.png  ')).toBe('https://img.example.com/a.png');
+    expect(parse('https://example.com')).toBe('https://example.com/');
+    expect(parse('https://bücher.example/a.png')).toBe('https://xn--bcher-kva.example/a.png');
+    expect(parse('')).toBe('');
+    for (const bad of [
+      'http://a.example/" onerror="alert(1)',
+      "http://a.example/'x",
+      'http://a.example/a b.png',
+      'http://a.example/a\u0000.png',
+      'http://a.example/a\n.png',
+      'http://a.example/\u200b.png',
+      'http://a.example/<script>',
+      'http://a.example\\@evil.example/',
+    ]) {
+      expect(badFields({ avatar: bad }), JSON.stringify(bad)).toEqual(['avatar']);
+    }
+    // The stored value passes the schema again unchanged.
+    const stored = parse(' https://Example.com/%7Efoo/ä.png ');
+    expect(parse(stored!)).toBe(stored);
+  });
+
+  it('a huge string is refused by its length before anything slower looks at it', () => {
+    expect(badFields({ nick: '😀\u200d'.repeat(200_000) })).toEqual(['nick']);
+  });
+});

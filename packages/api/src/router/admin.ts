@@ -1,6 +1,9 @@
 import { TRPCError, type TRPCRouterRecord } from '@trpc/server';
 import {
   AccountExistsError,
+  AccountNotFoundError,
+  endAllSessions,
+  rotateToken,
   accountSchema,
   accountsSchema,
   createAccount,
@@ -46,6 +49,44 @@ export const adminRouter = {
       } catch (error) {
         if (error instanceof ProfileNotFoundError) {
           throw new TRPCError({ code: 'NOT_FOUND', message: `no user ${input.account}` });
+        }
+        throw error;
+      }
+    }),
+
+  /** Ends every web session of an account (its token keeps working). */
+  revokeSessions: adminProcedure
+    .input(z.object({ account: accountSchema }))
+    .mutation(async ({ ctx, input }) => {
+      try {
+        await endAllSessions(ctx.db, input.account);
+        return { account: input.account, revoked: true };
+      } catch (error) {
+        if (error instanceof AccountNotFoundError) {
+          throw new TRPCError({ code: 'NOT_FOUND', message: error.message });
+        }
+        throw error;
+      }
+    }),
+
+  /**
+   * Gives an account a new token (random unless given): the old one stops working at once, and
+   * its web sessions end too. Returns the new token.
+   */
+  rotateToken: adminProcedure
+    .input(z.object({ account: accountSchema, token: tokenSchema.optional() }))
+    .mutation(async ({ ctx, input }) => {
+      try {
+        return {
+          account: input.account,
+          token: await rotateToken(ctx.db, input.account, input.token),
+        };
+      } catch (error) {
+        if (error instanceof AccountNotFoundError) {
+          throw new TRPCError({ code: 'NOT_FOUND', message: error.message });
+        }
+        if (error instanceof TokenTakenError) {
+          throw new TRPCError({ code: 'CONFLICT', message: error.message });
         }
         throw error;
       }

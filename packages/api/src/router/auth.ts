@@ -5,12 +5,13 @@ import {
   createSession,
   deleteSession,
   demoAccountList,
+  endAllSessions,
   profileExists,
   SESSION_TTL_SECONDS,
 } from '@namecard/db';
 import { serialize } from 'cookie';
 import { z } from 'zod';
-import { publicProcedure, SESSION_COOKIE, type Context } from '../trpc';
+import { publicProcedure, SESSION_COOKIE, userProcedure, type Context } from '../trpc';
 
 function sessionCookie(ctx: Context, value: string, maxAge: number) {
   return serialize(SESSION_COOKIE, value, {
@@ -30,16 +31,25 @@ async function startSession(ctx: Context, account: string) {
 }
 
 export const authRouter = {
-  /** Checks an account's token and starts a web session (an HttpOnly cookie; the token is not kept). */
+  /**
+   * Checks an account's token and starts a web session (an HttpOnly cookie; the token is not
+   * kept). Guesses are limited per account (every attempt counts, a success is given back) and
+   * per client IP (failures count): past either, TOO_MANY_REQUESTS with `Retry-After`.
+   */
   signIn: publicProcedure
     .input(
       z.object({ account: accountSchema, token: z.string().min(1, 'must not be empty').max(256) }),
     )
     .mutation(async ({ ctx, input }) => {
+      const { signIn, authFailures } = ctx.rateLimits;
+      authFailures.check(ctx.clientIp);
+      await signIn.consume(input.account);
       const owner = await accountForToken(ctx.db, input.token);
       if (owner !== input.account) {
+        await authFailures.failed(ctx.clientIp);
         throw new TRPCError({ code: 'UNAUTHORIZED', message: 'wrong account or token' });
       }
+      await signIn.refund(input.account);
       return startSession(ctx, owner);
     }),
 
@@ -69,6 +79,13 @@ export const authRouter = {
   signOut: publicProcedure.mutation(async ({ ctx }) => {
     const { sessionId } = ctx.credentials;
     if (sessionId) await deleteSession(ctx.db, sessionId);
+    ctx.setCookie(sessionCookie(ctx, '', 0));
+    return { signedOut: true };
+  }),
+
+  /** Ends every web session of my account (all devices), this one included. */
+  signOutEverywhere: userProcedure.mutation(async ({ ctx }) => {
+    await endAllSessions(ctx.db, ctx.account);
     ctx.setCookie(sessionCookie(ctx, '', 0));
     return { signedOut: true };
   }),

@@ -14,11 +14,15 @@ import { badField } from './errors';
 const friendInput = z.object({ account: accountSchema });
 
 export const friendRouter = {
-  /** Adds an account to my friends: its changes reach me, and it sees my email and tel. */
+  /**
+   * Adds an account to my friends: its changes reach me, and it sees my email and tel. Limited
+   * per account (NAMECARD_RATE_FRIEND_ADD): TOO_MANY_REQUESTS with `Retry-After` past it.
+   */
   add: userProcedure.input(friendInput).mutation(async ({ ctx, input }) => {
     if (input.account === ctx.account) {
       badField('account', 'you cannot add yourself');
     }
+    await ctx.rateLimits.friendAdd.consume(ctx.account);
     if (!(await profileExists(ctx.db, input.account))) {
       throw new TRPCError({ code: 'NOT_FOUND', message: `no user ${input.account}` });
     }
