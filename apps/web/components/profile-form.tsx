@@ -46,7 +46,7 @@ const LIMIT: Partial<Record<ProfileField, number>> = {
 export function fieldError(field: ProfileField, value: string): string | null {
   const result = profileFields[field].safeParse(value);
   if (result.success) return null;
-  const message = result.error.issues[0]?.message ?? 'is not valid';
+  const message = firstMessage(result.error.issues) ?? 'is not valid';
   if (field === 'custom' && message === 'must be valid JSON') {
     try {
       JSON.parse(value);
@@ -55,6 +55,32 @@ export function fieldError(field: ProfileField, value: string): string | null {
     }
   }
   return message;
+}
+
+/**
+ * The message that explains the problem. A field that may also be `''` is a union, and a union
+ * whose other branch stopped early reports only "Invalid input": the reason is inside, in the
+ * branch that is not the empty string.
+ */
+function firstMessage(issues: readonly Issue[]): string | undefined {
+  for (const issue of issues) {
+    if (issue.code === 'invalid_union' && issue.errors) {
+      for (const branch of issue.errors) {
+        if (branch.some((i) => i.code === 'invalid_value' && i.values?.includes(''))) continue;
+        const inner = firstMessage(branch);
+        if (inner) return inner;
+      }
+    }
+    return issue.message;
+  }
+  return undefined;
+}
+
+interface Issue {
+  code: string;
+  message: string;
+  values?: readonly unknown[];
+  errors?: readonly (readonly Issue[])[];
 }
 
 type Draft = Partial<Record<ProfileField, string>>;

@@ -23,6 +23,10 @@ const REQUEST_HEADERS = [
   'accept',
   'user-agent',
   'sec-fetch-site',
+  // The browser's address (Next fills it in from the socket unless a proxy in front already
+  // did), so the API's per-IP limits count each visitor, not the web server, when the web app
+  // is listed in the API's NAMECARD_TRUST_PROXY.
+  'x-forwarded-for',
 ];
 /** Response headers the browser needs (Set-Cookie is copied one by one below). */
 const RESPONSE_HEADERS = ['content-type', 'cache-control', 'vary'];
