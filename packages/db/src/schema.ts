@@ -112,13 +112,20 @@ const isWebUrl = (s: string) => {
  */
 const avatarSchema = z
   .string()
+  .refine((s) => s === '' || s.trim() !== '', {
+    message: 'must be an http: or https: URL',
+    abort: true,
+  })
   .transform((s) => s.trim())
   .refine((s) => !/[\s"'`<>\\\p{Cc}\p{Cf}]/u.test(s), {
     message: 'must not contain spaces, quotes, < > \\ or control characters',
     abort: true,
   })
-  .refine(isWebUrl, { message: 'must be an http: or https: URL', abort: true })
-  .transform((s) => new URL(s).href)
+  .refine((s) => s === '' || isWebUrl(s), {
+    message: 'must be an http: or https: URL',
+    abort: true,
+  })
+  .transform((s) => (s === '' ? s : new URL(s).href))
   .refine((s) => charCount(s) <= LIMITS.avatar, `must be at most ${LIMITS.avatar} characters`);
 
 const isRealDate = (s: string) => {
@@ -150,7 +157,8 @@ export const profileFields = {
       (s) => noBidiControls(s) && noInvisibleFormat(s),
       'must not contain invisible or direction-changing characters',
     ),
-  avatar: z.union([z.literal(''), avatarSchema]),
+  // One schema, not a union with '': zod reports a union's failure as a bare "Invalid input".
+  avatar: avatarSchema,
   sign: maxChars(LIMITS.sign)
     .refine(noLoneSurrogates, 'must be valid Unicode text')
     .refine(printable, 'must not contain control characters')

@@ -280,6 +280,14 @@ describe('text that imitates or hides (issue 8)', () => {
     ]) {
       expect(badFields({ avatar: bad }), JSON.stringify(bad)).toEqual(['avatar']);
     }
+    // Each refusal says why (not zod's bare "Invalid input" for a failed union).
+    const message = (avatar: string) =>
+      profilePatchSchema.safeParse({ avatar }).error?.issues.map((i) => i.message);
+    expect(message('javascript:alert(1)')).toEqual(['must be an http: or https: URL']);
+    expect(message('   ')).toEqual(['must be an http: or https: URL']);
+    expect(message('http://a.example/" x')).toEqual([
+      'must not contain spaces, quotes, < > \\ or control characters',
+    ]);
     // The stored value passes the schema again unchanged.
     const stored = parse(' https://Example.com/%7Efoo/ä.png ');
     expect(parse(stored!)).toBe(stored);
