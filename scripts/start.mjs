@@ -8,7 +8,8 @@
  * when `npm start` itself gets SIGTERM.
  *
  * Settings: PORT (API, 4000), NAMECARD_WEB_PORT (web, 3000), and everything apps/server reads
- * (REDIS_URL, NAMECARD_ADMIN_SECRET, ...). NAMECARD_API_URL, for the web app, follows PORT.
+ * (REDIS_URL, NAMECARD_ADMIN_SECRET, ...). NAMECARD_API_URL, for the web app, follows PORT;
+ * NAMECARD_TRUST_PROXY defaults to `loopback`, the web app's server being on this machine.
  */
 import concurrently from 'concurrently';
 import { createRequire } from 'node:module';
@@ -30,6 +31,9 @@ const { result } = concurrently(
       env: {
         PORT: String(apiPort),
         NAMECARD_WEB_ORIGIN: process.env.NAMECARD_WEB_ORIGIN ?? webUrl,
+        // The web app's server forwards every browser request from this machine: per-visitor
+        // limits key on the X-Forwarded-For it sets (README "Limits").
+        NAMECARD_TRUST_PROXY: process.env.NAMECARD_TRUST_PROXY ?? 'loopback',
       },
     },
     {
