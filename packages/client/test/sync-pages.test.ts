@@ -41,7 +41,8 @@ describe('sync pages', () => {
     });
     await client.ready;
     expect(log.map((d) => d.cb)).toEqual(['onmyinfo', 'onusers']);
-    const users = log[1]!.cb === 'onusers' ? log[1].profiles : [];
+    const second = log[1];
+    const users = second?.cb === 'onusers' ? second.profiles : [];
     const accounts = users.map((p) => p.account);
     expect(new Set(accounts).size).toBe(accounts.length);
     expect(accounts.sort()).toEqual([...names, 'bob', 'carol'].sort());
