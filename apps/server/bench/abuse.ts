@@ -2,18 +2,17 @@
  * Issue 8's abuse cases replayed against a Redis-mode server with the default limits, printing
  * what a client gets and what it costs the server (time to answer, RSS growth):
  *
- *   NAMECARD_BENCH_REDIS_URL=redis://127.0.0.1:6379/5 npx tsx bench/abuse.ts   (db is flushed)
+ *   npx tsx bench/abuse.ts   (a redis-server of its own; or NAMECARD_BENCH_REDIS_URL, flushed)
  *
  * Not part of `npm run bench`: it is a measurement of refusals, not of throughput.
  */
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { createDb, seedDemoData } from '@namecard/db';
-import { testDbNumber } from '@namecard/db/testing';
+import { benchRedis } from '@namecard/db/testing';
 import { startServer } from '../src/app';
 import { createLogger } from '../src/logger';
 
-const url = process.env.NAMECARD_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/5';
 const ADMIN = 'bench-admin-secret-0123456789';
 
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MB`;
@@ -42,7 +41,8 @@ function post(target: string, headers: Record<string, string>, body: Buffer | ((
 }
 
 async function main() {
-  testDbNumber(url);
+  const redis = await benchRedis(5);
+  const url = redis.url;
   const db = createDb({ url });
   await db.redis.flushdb();
   const seed = await seedDemoData(db, 0);
@@ -189,6 +189,7 @@ async function main() {
   row('first 200 after SIGCONT', '200', performance.now() - t0);
   await stopped.close();
   child.kill('SIGTERM');
+  await redis.release();
 
   const width = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(width[i]!)).join('  |  '));

@@ -7,6 +7,7 @@
  */
 import { type AppRouter } from '@namecard/api';
 import { createRedis, newMemoryName } from '@namecard/db';
+import { benchRedis } from '@namecard/db/testing';
 import { createNamecardTrpc } from '@namecard/client';
 import { createTRPCClient, httpLink } from '@trpc/client';
 import { startServer, type RunningServer } from '../src/app';
@@ -103,7 +104,8 @@ async function namecard(
 }
 
 async function main() {
-  const url = process.env.NAMECARD_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/5';
+  const redis = await benchRedis(5);
+  const url = redis.url;
   const rows: Record<string, string | number>[] = [];
   const row = (name: string, samples: number[], baseline?: number) => {
     const s = stats(samples);
@@ -130,6 +132,7 @@ async function main() {
   row('write on A -> live event on B', await namecard(a, b), base);
   await a.close();
   await b.close();
+  await redis.release();
 
   const m = await startServer({ port: 0, memoryName: newMemoryName(), adminSecret: ADMIN, logger });
   row('memory mode: updateMyInfo round trip alone', await writeOnly(m), base);

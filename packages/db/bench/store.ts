@@ -1,8 +1,8 @@
 /**
  * Store benchmark: each Namecard operation next to the bare Redis operation it is built on,
  * measured in the same run against the same server (the machine is shared and noisy, so only the
- * ratios travel). Runs on a real Redis (NAMECARD_BENCH_REDIS_URL, default db 6 of the local one,
- * flushed first) and on ioredis-mock (memory mode).
+ * ratios travel). Runs on a real Redis (a redis-server of its own on a spare port, or
+ * NAMECARD_BENCH_REDIS_URL, whose database is flushed) and on ioredis-mock (memory mode).
  *
  *   npm run bench -w @namecard/db
  */
@@ -17,6 +17,7 @@ import {
   updateProfile,
   type Db,
 } from '../src/index';
+import { benchRedis, type BenchRedis } from '../src/testing';
 import { printTable, timeOps } from './table';
 
 const USERS = 2000;
@@ -128,16 +129,21 @@ async function measure(label: string, db: Db) {
 }
 
 async function main() {
-  const url = process.env.NAMECARD_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/6';
-  const real = createDb({ url });
+  let redis: BenchRedis | null = null;
   try {
-    await real.redis.flushdb();
-    await measure(`Redis (${url})`, real);
-    await real.redis.flushdb();
+    redis = await benchRedis(6);
+    const real = createDb({ url: redis.url });
+    try {
+      await real.redis.flushdb();
+      await measure(`Redis (${redis.url})`, real);
+      await real.redis.flushdb();
+    } finally {
+      real.redis.disconnect();
+    }
   } catch (error) {
     console.warn(`Skipping the real-Redis run: ${(error as Error).message}`);
   } finally {
-    real.redis.disconnect();
+    await redis?.release();
   }
   const memory = createDb({ memoryName: newMemoryName() });
   await measure('Memory mode (ioredis-mock)', memory);

@@ -209,3 +209,25 @@ export async function resolveTestRedis(defaultDb: number): Promise<TestRedis> {
     return { probe: { url: NO_REDIS_URL(defaultDb), reachable: false, reason }, owned: null };
   }
 }
+
+/** The Redis a benchmark runs on, and how to let go of it. */
+export interface BenchRedis {
+  url: string;
+  /** Stops the redis-server the benchmark started (nothing when it was given one). */
+  release(): Promise<void>;
+}
+
+/**
+ * The Redis for a benchmark: `NAMECARD_BENCH_REDIS_URL` when set (the developer chose it; its
+ * database is FLUSHed), otherwise a `redis-server` of the benchmark's own on a spare port, so a
+ * benchmark never empties a database of the developer's Redis that nobody pointed it at.
+ */
+export async function benchRedis(defaultDb: number): Promise<BenchRedis> {
+  const explicit = process.env.NAMECARD_BENCH_REDIS_URL;
+  if (explicit) {
+    testDbNumber(explicit);
+    return { url: explicit, release: () => Promise.resolve() };
+  }
+  const owned = await startOwnedRedis();
+  return { url: `${owned.baseUrl}/${defaultDb}`, release: () => owned.stop() };
+}
