@@ -10,11 +10,13 @@ import {
   createAccount,
   createDb,
   getProfiles,
+  getProfilesAs,
   keys,
   newMemoryName,
   normalizeForSearch,
   searchDirectory,
   updateProfile,
+  viewProfiles,
   type Db,
 } from '../src/index';
 import { benchRedis, type BenchRedis } from '../src/testing';
@@ -108,6 +110,32 @@ async function measure(label: string, db: Db) {
       },
     ],
     ['getProfiles(150)', (i) => getProfiles(db, batchOf(i))],
+  );
+
+  // A viewer's batch read of 150 (user.getUsers): profiles plus "did the owner add me" in one
+  // pipeline, vs the same done as two (profiles, then the friendship checks), as it was.
+  const viewer = 'bench-viewer';
+  const bareView = async (i: number) => {
+    const p = db.redis.pipeline();
+    for (const a of batchOf(i)) p.hgetall(keys.profile(a)).sismember(keys.friends(a), viewer);
+    await p.exec();
+  };
+  await pair(
+    'view 150',
+    reads,
+    4,
+    ['bare pipelined HGETALL+SISMEMBER x150', bareView],
+    ['getProfilesAs(150), one round trip', (i) => getProfilesAs(db, viewer, batchOf(i))],
+  );
+  await pair(
+    'view 150',
+    reads,
+    4,
+    ['bare pipelined HGETALL+SISMEMBER x150', bareView],
+    [
+      'viewProfiles(getProfiles(150)), two',
+      async (i) => viewProfiles(db, viewer, await getProfiles(db, batchOf(i))),
+    ],
   );
 
   // Search: one ZRANGEBYLEX vs a directory page (range + the profiles + dedup of nick/id matches).

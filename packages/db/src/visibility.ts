@@ -4,7 +4,8 @@
  */
 import { type Db } from './db';
 import { ownersSharingPrivateFields } from './friends';
-import { getProfiles, withoutPrivateFields } from './profiles';
+import { keys } from './keys';
+import { toProfile, withoutPrivateFields } from './profiles';
 import { type Profile } from './schema';
 
 /** Filters profiles for one viewer. */
@@ -21,13 +22,41 @@ export async function viewProfiles(
   return profiles.map((p) => (sharing.has(p.account) ? p : withoutPrivateFields(p)));
 }
 
-/** Existing profiles as `viewer` may see them, deduplicated, in input order. */
+/**
+ * Existing profiles as `viewer` may see them, deduplicated, in input order. One round trip: each
+ * account's profile and whether it added the viewer as a friend go in the same pipeline (reading
+ * the profiles first and checking friendships after cost two).
+ */
 export async function getProfilesAs(
   db: Db,
   viewer: string,
   accounts: readonly string[],
 ): Promise<Profile[]> {
-  return viewProfiles(db, viewer, await getProfiles(db, accounts));
+  const unique = [...new Set(accounts)];
+  if (unique.length === 0) return [];
+  const pipeline = db.redis.pipeline();
+  for (const account of unique) {
+    pipeline.hgetall(keys.profile(account));
+    if (account !== viewer) pipeline.sismember(keys.friends(account), viewer);
+  }
+  const results = (await pipeline.exec()) ?? [];
+  const out: Profile[] = [];
+  let at = 0;
+  for (const account of unique) {
+    const [error, hash] = results[at++] ?? [new Error('pipeline answered too few replies'), null];
+    if (error) throw error;
+    let shares = true;
+    if (account !== viewer) {
+      const [friendError, isMember] = results[at++] ?? [null, 0];
+      if (friendError) throw friendError;
+      shares = isMember === 1;
+    }
+    const fields = hash as Record<string, string>;
+    if (!fields.createTime) continue;
+    const profile = toProfile(account, fields);
+    out.push(shares ? profile : withoutPrivateFields(profile));
+  }
+  return out;
 }
 
 export async function getProfileAs(
