@@ -18,12 +18,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type AppRouter } from '@namecard/api';
 import { parseEvent } from '@namecard/db';
+import { spareTcpPort } from '@namecard/db/testing';
 import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink } from '@trpc/client';
 import { EventSource } from 'eventsource';
 import { Redis } from 'ioredis';
@@ -41,14 +41,6 @@ const serverDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const pick = <T>(list: readonly T[]): T => list[Math.floor(Math.random() * list.length)]!;
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 async function until(what: string, predicate: () => Promise<boolean> | boolean, ms = 20_000) {
   const deadline = Date.now() + ms;
@@ -132,7 +124,7 @@ async function main() {
   };
 
   // Redis of its own.
-  const redisPort = await freePort();
+  const redisPort = await spareTcpPort();
   const dir = mkdtempSync(join(tmpdir(), 'namecard-soak-'));
   const redis = start(
     'redis-server',
@@ -156,7 +148,7 @@ async function main() {
   await until('redis-server', async () => (await admin.ping().catch(() => '')) === 'PONG');
 
   // Two API instances.
-  const ports = [await freePort(), await freePort()];
+  const ports = [await spareTcpPort(), await spareTcpPort()];
   const servers = ports.map((port) =>
     start(
       process.execPath,

@@ -12,7 +12,10 @@ import {
   type ApiDeps,
 } from '@namecard/api';
 import { pingDb } from '@namecard/db';
+import { TRPCError } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { getHTTPStatusCodeFromError } from '@trpc/server/http';
+import { TRPC_ERROR_CODES_BY_KEY, type TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import { parse as parseCookies } from 'cookie';
 import { clientIp, compileTrustProxy } from './client-ip';
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES } from './config';
@@ -96,20 +99,36 @@ function isJsonBody(req: IncomingMessage): boolean {
   return type === 'application/json';
 }
 
-/** A body declared larger than the limit: answered before reading it, shaped as tRPC's errors. */
-function payloadTooLarge(res: ServerResponse, maxBodyBytes: number) {
+/**
+ * An error answered before tRPC sees the request, shaped as tRPC's own (JSON-RPC code and HTTP
+ * status from tRPC's tables), so clients read it the same way.
+ */
+function sendTrpcError(
+  res: ServerResponse,
+  code: TRPC_ERROR_CODE_KEY,
+  message: string,
+  headers: Record<string, string> = {},
+) {
+  const httpStatus = getHTTPStatusCodeFromError(new TRPCError({ code }));
   sendJson(
     res,
-    413,
+    httpStatus,
     {
       error: {
-        message: `the request body is larger than ${maxBodyBytes} bytes`,
-        code: -32013,
-        data: { code: 'PAYLOAD_TOO_LARGE', httpStatus: 413, fieldErrors: null },
+        message,
+        code: TRPC_ERROR_CODES_BY_KEY[code],
+        data: { code, httpStatus, fieldErrors: null },
       },
     },
-    { Connection: 'close' },
+    headers,
   );
+}
+
+/** A body declared larger than the limit: answered before reading it. */
+function payloadTooLarge(res: ServerResponse, maxBodyBytes: number) {
+  sendTrpcError(res, 'PAYLOAD_TOO_LARGE', `the request body is larger than ${maxBodyBytes} bytes`, {
+    Connection: 'close',
+  });
 }
 
 export interface HttpServer {
@@ -218,26 +237,17 @@ export function createHttpServer({
         });
         const refusal = crossSiteRefusal(req, webOrigins);
         if (refusal) {
-          // Shaped like tRPC's own errors, so clients read it the same way.
-          sendJson(res, 403, {
-            error: {
-              message: refusal,
-              code: -32003,
-              data: { code: 'FORBIDDEN', httpStatus: 403, fieldErrors: null },
-            },
-          });
+          sendTrpcError(res, 'FORBIDDEN', refusal);
           return;
         }
         if (req.method === 'POST' && !isJsonBody(req)) {
           // Every procedure takes JSON: a form or a binary body would reach the input check as a
           // FormData or stream object.
-          sendJson(res, 415, {
-            error: {
-              message: 'send the input as JSON (Content-Type: application/json)',
-              code: -32015,
-              data: { code: 'UNSUPPORTED_MEDIA_TYPE', httpStatus: 415, fieldErrors: null },
-            },
-          });
+          sendTrpcError(
+            res,
+            'UNSUPPORTED_MEDIA_TYPE',
+            'send the input as JSON (Content-Type: application/json)',
+          );
           return;
         }
         trpc(req, res);

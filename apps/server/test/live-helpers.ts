@@ -6,7 +6,7 @@
  *
  * Every wait here is bounded and fails with a message saying what was awaited and what was seen.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -21,6 +21,7 @@ import { EventSource } from 'eventsource';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { closeDb, createDb, type Db } from '@namecard/db';
+import { redisServerAvailable, spareTcpPort } from '@namecard/db/testing';
 import {
   realRedisUrl,
   startTestServer,
@@ -462,11 +463,11 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
  * `what`, or fails under CI=true.
  */
 export function redisServerBinary(what: string) {
-  const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+  const binary = redisServerAvailable();
   const target = {
     url: 'a redis-server of its own',
-    reachable: version.status === 0,
-    reason: version.error?.message ?? version.stderr ?? '',
+    reachable: binary.available,
+    reason: binary.available ? '' : binary.detail,
   };
   if (!target.reachable && process.env.CI !== 'true') {
     console.warn(
@@ -474,20 +475,6 @@ export function redisServerBinary(what: string) {
     );
   }
   return target;
-}
-
-/** A port nobody listens on right now (bound and released by the OS's choice). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      resolve(typeof address === 'object' && address ? address.port : 0);
-    });
-  });
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** Whether a PING to 127.0.0.1:`port` is answered within `timeoutMs`. */
@@ -549,7 +536,7 @@ export interface RedisServerOptions {
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisProcess> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const persistence = options.persistence ?? 'always';
-  const port = await freePort();
+  const port = await spareTcpPort();
   const dir = mkdtempSync(join(tmpdir(), 'namecard-live-redis-'));
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();

@@ -6,28 +6,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
 import { request, type IncomingHttpHeaders } from 'node:http';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spareTcpPort } from '@namecard/db/testing';
 import { clientFor, describeRealRedis, realRedisUrl } from './helpers';
 
 const serverDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const redis = await realRedisUrl();
 
 /** A port that was free a moment ago (listen on 0, read it, close). */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve, reject) => {
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', resolve);
-  });
-  const address = probe.address();
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  if (!address || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 interface ServerProcess {
   child: ChildProcess;
@@ -184,7 +173,7 @@ describe('memory mode process', () => {
   let adminSecret: string;
 
   beforeAll(async () => {
-    port = await freePort();
+    port = await spareTcpPort();
     server = spawnServer(
       { PORT: String(port), HOST: '127.0.0.1', NAMECARD_SEED_USERS: '50' },
       { perFileProcess: true },
@@ -275,7 +264,7 @@ describe('memory mode process', () => {
   // A request in flight at SIGTERM must not leave a keep-alive connection that could carry new
   // requests during the shutdown: its response says `Connection: close`.
   it('while shutting down, answers the request in flight with Connection: close', async () => {
-    const port2 = await freePort();
+    const port2 = await spareTcpPort();
     const second = spawnServer({
       PORT: String(port2),
       HOST: '127.0.0.1',
@@ -335,8 +324,8 @@ describe('bad settings stop the process with a message', () => {
 
 describe('Redis mode process with Redis unreachable', () => {
   const startWithDeadRedis = async () => {
-    const port = await freePort();
-    const deadRedis = await freePort();
+    const port = await spareTcpPort();
+    const deadRedis = await spareTcpPort();
     const server = spawnServer({
       PORT: String(port),
       HOST: '127.0.0.1',
@@ -371,7 +360,7 @@ describe('Redis mode process with Redis unreachable', () => {
 
 describeRealRedis('Redis mode process', redis, (url) => {
   it('starts without seeding or printing secrets and reports healthy', async () => {
-    const port = await freePort();
+    const port = await spareTcpPort();
     const server = spawnServer({
       PORT: String(port),
       HOST: '127.0.0.1',

@@ -6,9 +6,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { AppRouter } from '@namecard/api';
+import { spareTcpPort } from '@namecard/db/testing';
 import { createTRPCClient, httpLink } from '@trpc/client';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
@@ -47,16 +47,7 @@ export function launchBrowser(): Promise<Browser> {
 }
 
 /** A free TCP port (for a process that must come back on the same port after a restart). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+export const freePort = spareTcpPort;
 
 export interface Proc {
   child: ChildProcess;

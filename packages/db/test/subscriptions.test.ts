@@ -31,12 +31,14 @@ describeEachBackend('subscription leases', (backend) => {
 
   it('a lease nobody renews expires by itself', async () => {
     const db = { ...backend.db, subscriptionsPerAccount: 1 };
-    await takeSubscriptionLease(db, 'alice', 150);
+    // Renewed every third of its length: long enough that a loaded machine (CI runs suites side
+    // by side) cannot stall the renewal past the expiry.
+    const held = await takeSubscriptionLease(db, 'alice', 1500);
     await expect(takeSubscriptionLease(db, 'alice', 150)).rejects.toBeInstanceOf(
       SubscriptionLimitError,
     );
     // A renewed lease outlives its first length.
-    await sleep(250);
+    await sleep(2000);
     await expect(takeSubscriptionLease(db, 'alice', 150)).rejects.toBeInstanceOf(
       SubscriptionLimitError,
     );
@@ -47,6 +49,7 @@ describeEachBackend('subscription leases', (backend) => {
     );
     await sleep(200);
     await (await takeSubscriptionLease(db, 'carol', 150)).release();
+    await held.release();
   });
 });
 
