@@ -20,6 +20,8 @@ import { parse as parseCookies } from 'cookie';
 import { clientIp, compileTrustProxy } from './client-ip';
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES } from './config';
 import { crossSiteRefusal } from './csrf';
+import { createJsonCallHandler } from './json-calls';
+import { createAccessLog, type AccessLogOptions } from './access-log';
 import { type Logger } from './logger';
 
 export interface HttpOptions {
@@ -38,6 +40,13 @@ export interface HttpOptions {
    * past it 408 and the connection closes. Live responses are not limited by it.
    */
   requestTimeoutMs?: number;
+  /**
+   * Answer plain JSON queries and mutations without tRPC's Fetch adapter (json-calls.ts; the
+   * default). Off, every call goes through tRPC's standalone adapter: the tests compare both.
+   */
+  jsonCallsPath?: boolean;
+  /** Which requests get a log line (access-log.ts): writes, errors, slow ones, a sample of reads. */
+  accessLog?: AccessLogOptions;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -145,39 +154,58 @@ export function createHttpServer({
   maxBatch = DEFAULT_MAX_BATCH,
   trustProxy = [],
   requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+  jsonCallsPath = true,
+  accessLog: accessLogOptions,
 }: HttpOptions): HttpServer {
   const trust = compileTrustProxy(trustProxy);
+  const accessLog = createAccessLog(logger, accessLogOptions);
   const unavailable = throttledWarning(logger, 'requests failed: Redis is not answering');
-  const trpc = createHTTPHandler({
+  const createContext = (req: IncomingMessage, res: ServerResponse) =>
+    createTRPCContext({
+      deps,
+      credentials: {
+        authorization: header(req, 'authorization'),
+        adminSecret: header(req, ADMIN_HEADER),
+        sessionId: parseCookies(header(req, 'cookie') ?? '')[SESSION_COOKIE],
+      },
+      setCookie: (cookie) => res.appendHeader('Set-Cookie', cookie),
+      setHeader: (name, value) => {
+        if (!res.headersSent) res.setHeader(name, value);
+      },
+      clientIp: clientIp(req, trust),
+      disconnect: () => res.destroy(),
+    });
+  const onError = ({ error, path, type }: { error: TRPCError; path?: string; type: string }) => {
+    if (error.code === 'INTERNAL_SERVER_ERROR') {
+      logger.error({ err: error.cause ?? error, path, type }, 'procedure failed');
+    } else if (error.code === 'SERVICE_UNAVAILABLE') {
+      unavailable.report(error.cause ?? error, path);
+    }
+  };
+  const trpcAdapter = createHTTPHandler({
     router: appRouter,
     basePath: '/trpc/',
     // tRPC's own limits: the body is counted as it streams in (chunked bodies too) and the
     // request fails with PAYLOAD_TOO_LARGE past it; a batch of more calls is BAD_REQUEST.
     maxBodySize: maxBodyBytes,
     maxBatchSize: maxBatch,
-    createContext: ({ req, res }) =>
-      createTRPCContext({
-        deps,
-        credentials: {
-          authorization: header(req, 'authorization'),
-          adminSecret: header(req, ADMIN_HEADER),
-          sessionId: parseCookies(header(req, 'cookie') ?? '')[SESSION_COOKIE],
-        },
-        setCookie: (cookie) => res.appendHeader('Set-Cookie', cookie),
-        setHeader: (name, value) => {
-          if (!res.headersSent) res.setHeader(name, value);
-        },
-        clientIp: clientIp(req, trust),
-        disconnect: () => res.destroy(),
-      }),
-    onError: ({ error, path, type }) => {
-      if (error.code === 'INTERNAL_SERVER_ERROR') {
-        logger.error({ err: error.cause ?? error, path, type }, 'procedure failed');
-      } else if (error.code === 'SERVICE_UNAVAILABLE') {
-        unavailable.report(error.cause ?? error, path);
-      }
-    },
+    createContext: ({ req, res }) => createContext(req, res),
+    onError,
   });
+  // Plain JSON queries and mutations (single or batched) skip the adapter's Fetch objects
+  // (json-calls.ts); everything else, subscriptions included, goes through tRPC's adapter.
+  const jsonCalls = jsonCallsPath
+    ? createJsonCallHandler({
+        router: appRouter,
+        basePath: '/trpc/',
+        maxBatchSize: maxBatch,
+        createContext,
+        onError,
+      })
+    : () => false;
+  const trpc = (req: IncomingMessage, res: ServerResponse) => {
+    if (!jsonCalls(req, res)) trpcAdapter(req, res);
+  };
 
   const inFlight = new Set<ServerResponse>();
   // Node's defaults give a slow client 300 s per request and look only every 30 s; requests
@@ -191,19 +219,8 @@ export function createHttpServer({
     (req, res) => {
       inFlight.add(res);
       res.once('close', () => inFlight.delete(res));
-      const started = performance.now();
       const path = (req.url ?? '/').split('?')[0] ?? '/';
-      res.on('finish', () => {
-        logger.info(
-          {
-            method: req.method,
-            path,
-            status: res.statusCode,
-            ms: Math.round(performance.now() - started),
-          },
-          'request',
-        );
-      });
+      accessLog.track(req, res, path);
       applyCors(req, res, webOrigins);
       if (req.method === 'OPTIONS') {
         res.writeHead(204);
@@ -257,7 +274,12 @@ export function createHttpServer({
     },
   );
   const close = () => {
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) =>
+      server.close(() => {
+        accessLog.close();
+        resolve();
+      }),
+    );
     // No new request may ride a keep-alive connection while server.close() waits for it.
     for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
     return closed;
