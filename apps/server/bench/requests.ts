@@ -285,23 +285,24 @@ async function main() {
   console.log(`seeded ${SEARCH_USERS + TOKENS} accounts in ${fmt(performance.now() - started)} ms`);
 
   const prof = process.env.NAMECARD_BENCH_PROF;
-  const namecard = await spawnChild(
-    'namecard',
-    { BENCH_REDIS_URL: redis.url },
-    prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [],
-  );
+  const profile = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+  const namecard = await spawnChild('namecard', { BENCH_REDIS_URL: redis.url }, profile);
   const bare = await spawnChild('bare', { BENCH_REDIS_URL: redis.url });
-  const memory = await spawnChild('namecard', { BENCH_REDIS_URL: '' });
+  const memory = await spawnChild('namecard', { BENCH_REDIS_URL: '' }, profile);
 
-  // Memory mode: one account to write as, made through the admin API (its data lives there).
+  // Memory mode: as many accounts to write as as in Redis mode, made through the admin API (its
+  // data lives in that process).
   const memoryUrl = `http://127.0.0.1:${memory.port}`;
-  const created = await fetch(`${memoryUrl}/trpc/admin.createAccount`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-namecard-admin': ADMIN },
-    body: JSON.stringify({ account: 'memwriter' }),
-  });
-  const memoryToken = ((await created.json()) as { result: { data: { token: string } } }).result
-    .data.token;
+  const memoryTokens: string[] = [];
+  for (let i = 0; i < TOKENS; i++) {
+    const created = await fetch(`${memoryUrl}/trpc/admin.createAccount`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-namecard-admin': ADMIN },
+      body: JSON.stringify({ account: `memwriter${i}` }),
+    });
+    const made = (await created.json()) as { result: { data: { token: string } } };
+    memoryTokens.push(made.result.data.token);
+  }
 
   const getUsersPath = `/trpc/user.getUsers?input=${encodeURIComponent(
     JSON.stringify({ accounts: Array.from({ length: 150 }, (_, i) => `u${i * 7}`) }),
@@ -368,7 +369,7 @@ async function main() {
       connections: 16,
       method: 'POST',
       paths: ['/trpc/user.updateMyInfo'],
-      sides: [{ url: memoryUrl, tokens: [memoryToken] }, nc],
+      sides: [{ url: memoryUrl, tokens: memoryTokens }, nc],
       unit: 'writes/s',
       bareLabel: 'Namecard, Redis mode',
     },
