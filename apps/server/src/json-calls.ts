@@ -80,12 +80,13 @@ export function createJsonCallHandler<TContext>(options: JsonCallsOptions<TConte
   function callsOf(req: IncomingMessage, pathname: string, batch: boolean): Call[] | null {
     const method = req.method;
     if (method !== 'GET' && method !== 'POST') return null;
-    if (method === 'POST') {
-      // tRPC's JSON handler takes `application/json` (any parameters); a chunked body (no
-      // declared length) is left to tRPC, which counts it against the size limit as it streams.
-      const type = header(req, 'content-type')?.toLowerCase().split(';', 1)[0]?.trim();
-      if (type !== 'application/json' || header(req, 'content-length') === undefined) return null;
-    }
+    // tRPC's JSON handler takes `application/json` (any parameters), and a GET without a
+    // content type; other types (form data, octet streams) have handlers of their own in tRPC.
+    // A chunked body (no declared length) is left to tRPC, which counts it against the size
+    // limit as it streams in.
+    const type = header(req, 'content-type')?.toLowerCase().split(';', 1)[0]?.trim();
+    if (type !== 'application/json' && (method === 'POST' || type !== undefined)) return null;
+    if (method === 'POST' && header(req, 'content-length') === undefined) return null;
     if (wantsStream(req)) return null;
     let joined: string;
     try {

@@ -84,6 +84,16 @@ const probes: Probe[] = [
     name: 'connectionParams (left to tRPC)',
     path: `user.getMyInfo?connectionParams=1&input=${q({})}`,
   },
+  {
+    name: 'a GET with a form content type (left to tRPC)',
+    path: 'user.getMyInfo',
+    headers: { 'content-type': 'multipart/form-data; boundary=x' },
+  },
+  {
+    name: 'a GET with a JSON content type',
+    path: 'user.getMyInfo',
+    headers: { 'content-type': 'application/json' },
+  },
   { name: 'an empty patch', method: 'POST', path: 'user.updateMyInfo', body: '{}' },
   {
     name: 'an invalid patch',
