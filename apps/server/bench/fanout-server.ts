@@ -90,8 +90,8 @@ process.on('message', (message: { type: string }) => {
   if (message.type === 'mem') {
     gc();
     gc();
-    // FANOUT_HEAP_SNAPSHOT=<dir>: a heap snapshot at each measurement, to see what is retained.
-    const dir = process.env.FANOUT_HEAP_SNAPSHOT;
+    // NAMECARD_FANOUT_HEAP_SNAPSHOT=<dir>: a heap snapshot at each measurement, to see what is retained.
+    const dir = process.env.NAMECARD_FANOUT_HEAP_SNAPSHOT;
     if (dir) writeHeapSnapshot(`${dir}/${mode}-${process.pid}-${Date.now()}.heapsnapshot`);
     const { heapUsed, rss } = process.memoryUsage();
     send({ type: 'mem', heapUsed, rss });

@@ -11,10 +11,10 @@
  * the subscribers of each change, the median over several changes; the writer's own
  * `updateMyInfo` meanwhile (from a process of its own, bench/fanout-writer.ts) vs the same write
  * with no subscribers; retained heap and RSS per idle subscriber after a forced GC. A
- * redis-server of its own. FANOUT_CPU_PROF=<dir> / FANOUT_HEAP_SNAPSHOT=<dir> profile the
- * server children.
+ * redis-server of its own. NAMECARD_FANOUT_CPU_PROF=<dir> and NAMECARD_FANOUT_HEAP_SNAPSHOT=<dir>
+ * profile the server children.
  *
- *   npm run bench -w @namecard/server        (or: npx tsx bench/fanout.ts; FANOUT_SIZES=1000,5000)
+ *   npm run bench -w @namecard/server        (or: npx tsx bench/fanout.ts; NAMECARD_FANOUT_SIZES=1000,5000)
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
@@ -26,7 +26,7 @@ import { benchRedis } from '@namecard/db/testing';
 import { createTRPCClient, httpSubscriptionLink } from '@trpc/client';
 import { EventSource } from 'eventsource';
 
-const SIZES = (process.env.FANOUT_SIZES ?? '1000,5000,10000').split(',').map(Number);
+const SIZES = (process.env.NAMECARD_FANOUT_SIZES ?? '1000,5000,10000').split(',').map(Number);
 const ROUNDS: Record<number, number> = { 1000: 7, 5000: 5, 10000: 3 };
 const ADMIN = 'bench-admin-secret-0123456789';
 /** Subscriptions per viewer account (the server allows 1,000). */
@@ -62,9 +62,9 @@ async function startChild(mode: 'namecard' | 'bare', redisUrl: string): Promise<
     cwd: serverDir,
     execArgv: [
       '--expose-gc',
-      // FANOUT_CPU_PROF=<dir>: a CPU profile of each server child, written when it is stopped.
-      ...(process.env.FANOUT_CPU_PROF
-        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FANOUT_CPU_PROF}`]
+      // NAMECARD_FANOUT_CPU_PROF=<dir>: a CPU profile of each server child, written when it is stopped.
+      ...(process.env.NAMECARD_FANOUT_CPU_PROF
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.NAMECARD_FANOUT_CPU_PROF}`]
         : []),
     ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -90,7 +90,7 @@ async function startChild(mode: 'namecard' | 'bare', redisUrl: string): Promise<
     stop: () => {
       proc.removeAllListeners('exit');
       // SIGINT lets a CPU profile be written (fanout-server.ts exits on it).
-      proc.kill(process.env.FANOUT_CPU_PROF ? 'SIGINT' : 'SIGKILL');
+      proc.kill(process.env.NAMECARD_FANOUT_CPU_PROF ? 'SIGINT' : 'SIGKILL');
     },
   };
 }

@@ -7,9 +7,10 @@
  * the feed tells every watcher to catch up from the change log (see live.ts), after a PING has
  * proved the resubscription done, so nothing published in between is missed.
  *
- * A message for thousands of listeners is handed out in slices of DELIVERY_SLICE listener calls,
- * the event loop getting a turn between slices, so a fan-out does not hold up other requests
- * (the writer's own among them); every listener still gets the messages in the order they came.
+ * A message for thousands of listeners is handed out in slices of DELIVERY_SLICE listener calls
+ * (about a millisecond each), starting after the I/O that came with it and with the event loop
+ * getting a turn between slices, so a fan-out does not hold up other requests (the writer's own
+ * among them); every listener still gets the messages in the order they came.
  */
 import { parseEvent, type ProfileChangeEvent } from './changes';
 import { type Db } from './db';
@@ -51,7 +52,7 @@ export function friendsNotice(account: string): string {
 }
 
 /** Listener calls made in one go before other work gets a turn (see the module comment). */
-export const DELIVERY_SLICE = 256;
+export const DELIVERY_SLICE = 64;
 
 /** One message still being handed out: its listeners, in order, and how far it got. */
 interface Delivery {
@@ -118,7 +119,11 @@ export class ChangeFeed {
   private deliver(listeners: FeedListener[], call: (listener: FeedListener) => void) {
     if (listeners.length === 0) return;
     this.deliveries.push({ listeners, call, next: 0 });
-    if (!this.pumping) this.pump();
+    if (this.pumping || this.deliveries.length > 1) return;
+    // A fan-out to more than a slice starts once the I/O that came with it has been handled
+    // (the reply to the very write that published it, typically); a small one at once.
+    if (listeners.length > DELIVERY_SLICE) this.pumping = setImmediate(() => this.pump());
+    else this.pump();
   }
 
   private pump() {
