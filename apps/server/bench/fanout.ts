@@ -454,6 +454,7 @@ async function main() {
           bare: `${kb(bare.heapPerSub)} (RSS ${kb(bare.rssPerSub)})`,
           ratio: Number((nc.heapPerSub / bare.heapPerSub).toFixed(2)),
           better: 'lower',
+          notes: 'the target is at most 20 KB per idle subscriber',
           values: {
             heap: nc.heapPerSub,
             rss: nc.rssPerSub,
