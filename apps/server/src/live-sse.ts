@@ -145,6 +145,8 @@ class Pinger {
 
 /** Resolves when the response can take more (`drain`) or is gone (`close`). */
 function writable(res: ServerResponse): Promise<void> {
+  // A destroyed response says so by returning false from write(), and its `close` may be past.
+  if (res.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       res.off('drain', done);
@@ -235,8 +237,10 @@ export function createLiveSseHandler(options: LiveSseOptions) {
           message: `Subscription ${LIVE_PATH} did not return an observable or a AsyncGenerator`,
         });
       }
-      start();
       iterator = result[Symbol.asyncIterator]();
+      // The client may have left while the procedure started (its signal is aborted then).
+      if (res.destroyed) return;
+      start();
       const given = lastEventIdOf(req, params);
       let lastEventId = given && !/[\0\n\r]/.test(given) ? given : null;
       for (;;) {

@@ -12,9 +12,17 @@
 import { request, type IncomingMessage } from 'node:http';
 import { countSubscriptions } from '@namecard/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminClient, demoClient, startTestServer, type TestServer } from './helpers';
-import { liveClientFor, subscribeLive, waitFor } from './live-helpers';
+import {
+  adminClient,
+  demoClient,
+  describeRealRedis,
+  startTestServer,
+  type TestServer,
+} from './helpers';
+import { liveClientFor, liveRedis, subscribeLive, waitFor } from './live-helpers';
 
+/** The real-Redis database of this file (the other live files use 7 and 10 to 14). */
+const LEAN_SSE_DB = 15;
 const LEAN = '/trpc/user.onChange';
 const TRPC = '/trpc/user%2EonChange';
 
@@ -94,6 +102,26 @@ async function expectSameAnswer(trpc: RawStream, lean: RawStream) {
   expect(lean.status()).toBe(trpc.status());
   expect(lean.headers()).toEqual(trpc.headers());
   expect(lean.frames()).toBe(trpc.frames());
+}
+
+/**
+ * Clients that leave as soon as the stream opens (`connected`), while the procedure is still
+ * taking its lease and reading the store: their first item meets a closed socket, and nothing
+ * may be left behind (no lease, no feed listener).
+ */
+async function leaveWhileStarting(server: TestServer) {
+  const token = server.tokens.bob;
+  for (let i = 0; i < 10; i++) {
+    const s = await rawGet(server, LEAN, { token, input: {} });
+    await s.until((body) => body.includes('event: connected'), 'connected');
+    s.close();
+  }
+  await waitFor(
+    async () => (await countSubscriptions(server.db, 'bob')) === 0,
+    10_000,
+    'no lease left behind',
+  );
+  await waitFor(() => server.feed.stats.listeners === 0, 10_000, 'no listener left behind');
 }
 
 const hasReady = (body: string) => body.includes('"type":"ready"');
@@ -245,6 +273,9 @@ describe('user.onChange over the lean SSE path, next to tRPC’s own handler', (
     }
   });
 
+  it('leaves no lease behind for a client that left while its subscription was starting', () =>
+    leaveWhileStarting(server));
+
   it('gives the lease back when the client leaves', async () => {
     const token = server.tokens.bob;
     const s = await rawGet(server, LEAN, { token, input: {} });
@@ -303,7 +334,28 @@ describe('many subscribers on one server', () => {
     }
     // One change, one frame, and the same order: every subscriber got the very same bytes.
     expect(frames.size).toBe(1);
+    // Everyone leaves while one more change is being handed out: every lease and listener is
+    // still given back (none waits forever on a socket that is gone).
+    const leaving = bob.user.updateMyInfo.mutate({ sign: 'as you leave' });
+    await waitFor(() => streams.some((s) => s.body().includes('as you leave')), 30_000);
     for (const s of streams) s.close();
-    await waitFor(async () => (await countSubscriptions(server.db, 'alice')) === 0, 30_000);
+    await leaving;
+    await waitFor(
+      async () => (await countSubscriptions(server.db, 'alice')) === 0,
+      30_000,
+      'every lease to be released',
+    );
+    await waitFor(() => server.feed.stats.listeners === 0, 30_000, 'every listener to be gone');
   });
+});
+
+describeRealRedis('the lean SSE path on Redis', await liveRedis(LEAN_SSE_DB), (url) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ redisUrl: url, shutdownGraceMs: 2000 });
+  });
+  afterAll(() => server.close());
+
+  it('leaves no lease behind for a client that left while its subscription was starting', () =>
+    leaveWhileStarting(server));
 });
