@@ -26,6 +26,8 @@ import { benchRedis } from '@namecard/db/testing';
 import { createTRPCClient, httpSubscriptionLink } from '@trpc/client';
 import { EventSource } from 'eventsource';
 
+/** Subscriber counts at which tRPC's own adapter is measured too (it is slow past these). */
+const TRPC_SIZES = (process.env.NAMECARD_FANOUT_TRPC_SIZES ?? '1000').split(',').map(Number);
 const SIZES = (process.env.NAMECARD_FANOUT_SIZES ?? '1000,5000,10000').split(',').map(Number);
 const ROUNDS: Record<number, number> = { 1000: 7, 5000: 5, 10000: 3 };
 const ADMIN = 'bench-admin-secret-0123456789';
@@ -234,20 +236,27 @@ interface CaseResult {
   officialOk: boolean | null;
 }
 
+/**
+ * `namecard`: the server, subscribers on `/trpc/user.onChange` (the lean SSE path); `trpc`: the
+ * same server, subscribers on `/trpc/user%2EonChange`, which tRPC's standalone adapter serves (as
+ * every subscription was before the lean path); `bare`: the baseline.
+ */
+type Mode = 'namecard' | 'trpc' | 'bare';
+
 async function runCase(
-  mode: 'namecard' | 'bare',
+  mode: Mode,
   n: number,
   rounds: number,
   redisUrl: string,
 ): Promise<CaseResult> {
-  const child = await startChild(mode, redisUrl);
+  const child = await startChild(mode === 'bare' ? 'bare' : 'namecard', redisUrl);
   const { port } = child;
   try {
     const tag = Math.random().toString(36).slice(2, 7);
     let writerToken = '';
     let writer = 'writer';
     let viewerTokens: string[] = [];
-    if (mode === 'namecard') {
+    if (mode !== 'bare') {
       writer = `w${tag}`;
       writerToken = await createAccount(port, writer);
       const viewers = Math.ceil(n / PER_VIEWER);
@@ -278,7 +287,7 @@ async function runCase(
           ? openSubscriber(port, '/sub', '', ': ready')
           : openSubscriber(
               port,
-              `/trpc/user.onChange?input=${input}`,
+              `/trpc/${mode === 'trpc' ? 'user%2EonChange' : 'user.onChange'}?input=${input}`,
               `Authorization: Bearer ${viewerTokens[Math.floor(i / PER_VIEWER)]}\r\n`,
               '"type":"ready"',
             );
@@ -392,16 +401,17 @@ async function main() {
     for (const n of SIZES) {
       const rounds = ROUNDS[n] ?? 3;
       // Alternate which goes first, so neither always meets a cooler machine.
-      const order: ('namecard' | 'bare')[] =
+      const order: Mode[] =
         SIZES.indexOf(n) % 2 === 0 ? ['bare', 'namecard'] : ['namecard', 'bare'];
-      const results: Partial<Record<'namecard' | 'bare', CaseResult>> = {};
+      if (TRPC_SIZES.includes(n)) order.push('trpc');
+      const results: Partial<Record<Mode, CaseResult>> = {};
       for (const mode of order) results[mode] = await runCase(mode, n, rounds, redis.url);
       const nc = results.namecard!;
       const bare = results.bare!;
       for (const [mode, r] of Object.entries(results)) {
         table.push({
           subscribers: n,
-          server: mode,
+          server: mode === 'trpc' ? "namecard via tRPC's adapter" : mode,
           'delivery p50': msText(r.deliveryP50),
           'delivery p99': msText(r.deliveryP99),
           lost: r.lost,
@@ -463,6 +473,26 @@ async function main() {
           },
         },
       );
+      const adapter = results.trpc;
+      if (adapter) {
+        rows.push({
+          suite: 'fanout',
+          case: `one change to ${subs} through tRPC's standalone adapter (what the lean path replaced)`,
+          namecard: `${msText(adapter.deliveryP50)} / ${msText(adapter.deliveryP99)}, heap ${kb(adapter.heapPerSub)} per subscriber`,
+          bare: `${msText(bare.deliveryP50)} / ${msText(bare.deliveryP99)}, heap ${kb(bare.heapPerSub)}`,
+          ratio: Number((adapter.deliveryP99 / bare.deliveryP99).toFixed(2)),
+          better: 'lower',
+          values: {
+            p50: adapter.deliveryP50,
+            p99: adapter.deliveryP99,
+            heap: adapter.heapPerSub,
+            writeDuring: adapter.writeDuring,
+            writeAlone: adapter.writeAlone,
+          },
+          notes:
+            'the same server, subscribers on /trpc/user%2EonChange (tRPC decodes it; the lean path does not take it)',
+        });
+      }
     }
   } finally {
     await redis.release();
