@@ -1,6 +1,7 @@
 /**
  * The HTTP layer: CORS for the web origins, `/healthz`, and tRPC at `/trpc` (queries, mutations,
- * SSE subscriptions) through tRPC's standalone Node adapter.
+ * SSE subscriptions) through tRPC's standalone Node adapter; `user.onChange` over SSE takes the
+ * lean path of live-sse.ts (the same procedure and wire format, without per-subscriber streams).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo } from 'node:net';
@@ -20,6 +21,7 @@ import { parse as parseCookies } from 'cookie';
 import { clientIp, compileTrustProxy } from './client-ip';
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES } from './config';
 import { crossSiteRefusal } from './csrf';
+import { createLiveSseHandler, isLiveSseRequest } from './live-sse';
 import { type Logger } from './logger';
 
 export interface HttpOptions {
@@ -148,6 +150,28 @@ export function createHttpServer({
 }: HttpOptions): HttpServer {
   const trust = compileTrustProxy(trustProxy);
   const unavailable = throttledWarning(logger, 'requests failed: Redis is not answering');
+  const createContext = (req: IncomingMessage, res: ServerResponse) =>
+    createTRPCContext({
+      deps,
+      credentials: {
+        authorization: header(req, 'authorization'),
+        adminSecret: header(req, ADMIN_HEADER),
+        sessionId: parseCookies(header(req, 'cookie') ?? '')[SESSION_COOKIE],
+      },
+      setCookie: (cookie) => res.appendHeader('Set-Cookie', cookie),
+      setHeader: (name, value) => {
+        if (!res.headersSent) res.setHeader(name, value);
+      },
+      clientIp: clientIp(req, trust),
+      disconnect: () => res.destroy(),
+    });
+  const onError = ({ error, path, type }: { error: TRPCError; path?: string; type: string }) => {
+    if (error.code === 'INTERNAL_SERVER_ERROR') {
+      logger.error({ err: error.cause ?? error, path, type }, 'procedure failed');
+    } else if (error.code === 'SERVICE_UNAVAILABLE') {
+      unavailable.report(error.cause ?? error, path);
+    }
+  };
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: '/trpc/',
@@ -155,29 +179,11 @@ export function createHttpServer({
     // request fails with PAYLOAD_TOO_LARGE past it; a batch of more calls is BAD_REQUEST.
     maxBodySize: maxBodyBytes,
     maxBatchSize: maxBatch,
-    createContext: ({ req, res }) =>
-      createTRPCContext({
-        deps,
-        credentials: {
-          authorization: header(req, 'authorization'),
-          adminSecret: header(req, ADMIN_HEADER),
-          sessionId: parseCookies(header(req, 'cookie') ?? '')[SESSION_COOKIE],
-        },
-        setCookie: (cookie) => res.appendHeader('Set-Cookie', cookie),
-        setHeader: (name, value) => {
-          if (!res.headersSent) res.setHeader(name, value);
-        },
-        clientIp: clientIp(req, trust),
-        disconnect: () => res.destroy(),
-      }),
-    onError: ({ error, path, type }) => {
-      if (error.code === 'INTERNAL_SERVER_ERROR') {
-        logger.error({ err: error.cause ?? error, path, type }, 'procedure failed');
-      } else if (error.code === 'SERVICE_UNAVAILABLE') {
-        unavailable.report(error.cause ?? error, path);
-      }
-    },
+    createContext: ({ req, res }) => createContext(req, res),
+    onError,
   });
+  // `user.onChange` over SSE: the same procedure, frames written straight to the socket.
+  const liveSse = createLiveSseHandler({ createContext, onError });
 
   const inFlight = new Set<ServerResponse>();
   // Node's defaults give a slow client 300 s per request and look only every 30 s; requests
@@ -248,6 +254,11 @@ export function createHttpServer({
             'UNSUPPORTED_MEDIA_TYPE',
             'send the input as JSON (Content-Type: application/json)',
           );
+          return;
+        }
+        const search = (req.url ?? '').slice(path.length + 1);
+        if (isLiveSseRequest(req, path, search)) {
+          void liveSse(req, res);
           return;
         }
         trpc(req, res);
