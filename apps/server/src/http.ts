@@ -1,6 +1,7 @@
 /**
  * The HTTP layer: CORS for the web origins, `/healthz`, and tRPC at `/trpc` (queries, mutations,
- * SSE subscriptions) through tRPC's standalone Node adapter.
+ * SSE subscriptions) through tRPC's standalone Node adapter; `user.onChange` over SSE takes the
+ * lean path of live-sse.ts (the same procedure and wire format, without per-subscriber streams).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo } from 'node:net';
@@ -22,6 +23,7 @@ import { DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES } from './config';
 import { crossSiteRefusal } from './csrf';
 import { createJsonCallHandler } from './json-calls';
 import { createAccessLog, type AccessLogOptions } from './access-log';
+import { createLiveSseHandler, isLiveSseRequest } from './live-sse';
 import { type Logger } from './logger';
 
 export interface HttpOptions {
@@ -206,6 +208,8 @@ export function createHttpServer({
   const trpc = (req: IncomingMessage, res: ServerResponse) => {
     if (!jsonCalls(req, res)) trpcAdapter(req, res);
   };
+  // `user.onChange` over SSE: the same procedure, frames written straight to the socket.
+  const liveSse = createLiveSseHandler({ createContext, onError });
 
   const inFlight = new Set<ServerResponse>();
   // Node's defaults give a slow client 300 s per request and look only every 30 s; requests
@@ -265,6 +269,11 @@ export function createHttpServer({
             'UNSUPPORTED_MEDIA_TYPE',
             'send the input as JSON (Content-Type: application/json)',
           );
+          return;
+        }
+        const search = (req.url ?? '').slice(path.length + 1);
+        if (isLiveSseRequest(req, path, search)) {
+          void liveSse(req, res);
           return;
         }
         trpc(req, res);

@@ -154,12 +154,14 @@ export interface LiveClientOptions {
    * prefixed with a `retry:` field, as if the server had sent one.
    */
   retryMs?: number;
+  /** Rewrites each subscription request's URL (e.g. to reach tRPC's own handler). */
+  rewritePath?: (url: string) => string;
 }
 
 /** A tRPC client whose subscriptions go over SSE (the `eventsource` package) with the Bearer header. */
 export function liveClientFor(url: string, token?: string, options: LiveClientOptions = {}) {
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-  const { retryMs, subscriptionUrl = url } = options;
+  const { retryMs, subscriptionUrl = url, rewritePath = (u: string) => u } = options;
   return createTRPCClient<AppRouter>({
     links: [
       splitLink({
@@ -169,7 +171,8 @@ export function liveClientFor(url: string, token?: string, options: LiveClientOp
           EventSource,
           eventSourceOptions: () => ({
             fetch: async (input, init) => {
-              const response = await fetch(input, {
+              const target = rewritePath(input instanceof Request ? input.url : String(input));
+              const response = await fetch(target, {
                 ...init,
                 headers: { ...(init?.headers as Record<string, string>), ...headers },
               });

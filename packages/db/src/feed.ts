@@ -6,6 +6,11 @@
  * Pub/sub is at-most-once: when the connection comes back after a drop, ioredis resubscribes and
  * the feed tells every watcher to catch up from the change log (see live.ts), after a PING has
  * proved the resubscription done, so nothing published in between is missed.
+ *
+ * A message for thousands of listeners is handed out in slices of DELIVERY_SLICE listener calls
+ * (about a millisecond each), starting after the I/O that came with it and with the event loop
+ * getting a turn between slices, so a fan-out does not hold up other requests (the writer's own
+ * among them); every listener still gets the messages in the order they came.
  */
 import { parseEvent, type ProfileChangeEvent } from './changes';
 import { type Db } from './db';
@@ -46,18 +51,32 @@ export function friendsNotice(account: string): string {
   return JSON.stringify({ type: 'friends', account });
 }
 
+/** Listener calls made in one go before other work gets a turn (see the module comment). */
+export const DELIVERY_SLICE = 64;
+
+/** One message still being handed out: its listeners, in order, and how far it got. */
+interface Delivery {
+  listeners: FeedListener[];
+  call: (listener: FeedListener) => void;
+  next: number;
+}
+
 export class ChangeFeed {
   private readonly channels = new Map<string, Channel>();
   private readonly listeners = new Set<FeedListener>();
   private readyOnce = false;
   private closed = false;
+  /** Messages being handed out, oldest first (empty unless a fan-out is under way). */
+  private readonly deliveries: Delivery[] = [];
+  private pumping: NodeJS.Immediate | null = null;
+  private drained: (() => void)[] = [];
 
   constructor(private readonly subscriber: Redis) {
     subscriber.on('message', (channel: string, message: string) => this.dispatch(channel, message));
     subscriber.on('close', () => {
       // Before the first 'ready' there is nothing to resume (and no onReconnect would follow).
       if (!this.readyOnce) return;
-      for (const listener of this.listeners) listener.onDisconnect?.();
+      this.deliver([...this.listeners], (listener) => listener.onDisconnect?.());
     });
     subscriber.on('ready', () => {
       if (!this.readyOnce) {
@@ -68,9 +87,7 @@ export class ChangeFeed {
       // answered after them proves they are in effect.
       subscriber
         .ping()
-        .then(() => {
-          for (const listener of this.listeners) listener.onReconnect?.();
-        })
+        .then(() => this.deliver([...this.listeners], (listener) => listener.onReconnect?.()))
         .catch(() => undefined);
     });
   }
@@ -88,10 +105,44 @@ export class ChangeFeed {
    */
   async flush(): Promise<boolean> {
     if (this.closed) return false;
-    return this.subscriber.ping().then(
+    const answered = await this.subscriber.ping().then(
       () => true,
       () => false,
     );
+    // Messages that came before the answer may still be being handed out in slices.
+    if (this.deliveries.length > 0)
+      await new Promise<void>((resolve) => this.drained.push(resolve));
+    return answered && !this.closed;
+  }
+
+  /** Calls `call` for each of `listeners`, after every message before it, in slices. */
+  private deliver(listeners: FeedListener[], call: (listener: FeedListener) => void) {
+    if (listeners.length === 0) return;
+    this.deliveries.push({ listeners, call, next: 0 });
+    if (this.pumping || this.deliveries.length > 1) return;
+    // A fan-out to more than a slice starts once the I/O that came with it has been handled
+    // (the reply to the very write that published it, typically); a small one at once.
+    if (listeners.length > DELIVERY_SLICE) this.pumping = setImmediate(() => this.pump());
+    else this.pump();
+  }
+
+  private pump() {
+    this.pumping = null;
+    let budget = DELIVERY_SLICE;
+    while (budget > 0 && this.deliveries.length > 0) {
+      const delivery = this.deliveries[0]!;
+      const end = Math.min(delivery.listeners.length, delivery.next + budget);
+      budget -= end - delivery.next;
+      while (delivery.next < end) delivery.call(delivery.listeners[delivery.next++]!);
+      if (delivery.next === delivery.listeners.length) this.deliveries.shift();
+    }
+    if (this.deliveries.length > 0) {
+      this.pumping = setImmediate(() => this.pump());
+      return;
+    }
+    const drained = this.drained;
+    this.drained = [];
+    for (const resolve of drained) resolve();
   }
 
   get stats() {
@@ -110,9 +161,9 @@ export class ChangeFeed {
     }
     if (type === 'profile') {
       const event = parseEvent(message);
-      for (const listener of entry.listeners) listener.onEvent(event);
+      this.deliver([...entry.listeners], (listener) => listener.onEvent(event));
     } else if (type === 'friends') {
-      for (const listener of entry.listeners) listener.onFriendsChanged?.(account);
+      this.deliver([...entry.listeners], (listener) => listener.onFriendsChanged?.(account));
     }
   }
 
@@ -185,6 +236,10 @@ export class ChangeFeed {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
+    if (this.pumping) clearImmediate(this.pumping);
+    this.pumping = null;
+    this.deliveries.length = 0;
+    for (const resolve of this.drained.splice(0)) resolve();
     for (const listener of this.listeners) listener.onClose?.();
     this.listeners.clear();
     this.channels.clear();

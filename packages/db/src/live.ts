@@ -32,6 +32,45 @@ export type LiveItem =
   | { id: string; type: 'resync' }
   | { id: string; type: 'ready' };
 
+/** What a subscriber is sent for an item (its id travels beside it, as the SSE event id). */
+export type LiveData = LiveItem extends infer T
+  ? T extends LiveItem
+    ? Omit<T, 'id'>
+    : never
+  : never;
+
+/**
+ * A profile change as one visibility class sees it, built once per event and class and shared
+ * (frozen) by every subscription it reaches: the feed hands the same event object to every
+ * listener, so with thousands of subscribers the item (and what the SSE writer serializes from
+ * it, once) is not made again for each of them.
+ */
+const profileItems = new WeakMap<ProfileChangeEvent, { full?: LiveItem; limited?: LiveItem }>();
+
+function profileItem(event: ProfileChangeEvent, full: boolean): LiveItem {
+  let items = profileItems.get(event);
+  if (!items) profileItems.set(event, (items = {}));
+  const key = full ? 'full' : 'limited';
+  return (items[key] ??= Object.freeze({
+    id: event.id,
+    type: 'profile',
+    account: event.account,
+    profile: Object.freeze(full ? event.profile : withoutPrivateFields(event.profile)),
+  }));
+}
+
+const itemData = new WeakMap<LiveItem, LiveData>();
+
+/** An item without its id; the same (frozen) object each time for the same item. */
+export function liveData(item: LiveItem): LiveData {
+  let data = itemData.get(item);
+  if (!data) {
+    const { id: _id, ...rest } = item;
+    itemData.set(item, (data = Object.freeze(rest) as LiveData));
+  }
+  return data;
+}
+
 export interface LiveOptions {
   db: Db;
   feed: ChangeFeed;
@@ -158,12 +197,7 @@ export async function* liveChanges(
           if (friendChanges === before) sharing.set(a, shared.has(a));
         }
       }
-      return events.map((e) => ({
-        id: e.id,
-        type: 'profile',
-        account: e.account,
-        profile: shares.get(e.account) ? e.profile : withoutPrivateFields(e.profile),
-      }));
+      return events.map((e) => profileItem(e, shares.get(e.account) === true));
     };
 
     /**
@@ -225,9 +259,13 @@ export async function* liveChanges(
       }
       const event = reconnecting ? undefined : queue.shift();
       if (event) {
-        if (BigInt(event.id) > last) {
-          last = BigInt(event.id);
-          for (const item of await view([event])) yield item;
+        const id = BigInt(event.id);
+        if (id > last) {
+          last = id;
+          // Whether I may see the owner's private fields is usually known by now: no round trip.
+          const shared = sharing.get(event.account);
+          if (shared !== undefined) yield profileItem(event, shared);
+          else for (const item of await view([event])) yield item;
         }
         continue;
       }

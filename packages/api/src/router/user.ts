@@ -9,6 +9,7 @@ import {
   InvalidCursorError,
   LIMITS,
   liveChanges,
+  liveData,
   ProfileNotFoundError,
   profilePatchSchema,
   searchDirectory,
@@ -127,7 +128,7 @@ export const userRouter = {
         ...(ctx.disconnect ? { onOverflow: ctx.disconnect } : {}),
       });
       try {
-        for await (const { id, ...item } of items) yield tracked(id, item);
+        for await (const item of items) yield tracked(item.id, liveData(item));
       } catch (error) {
         if (error instanceof SubscriptionLimitError) {
           throw new TRPCError({ code: 'TOO_MANY_REQUESTS', message: error.message });
