@@ -8,6 +8,7 @@
 import { type AppRouter } from '@namecard/api';
 import { createRedis, newMemoryName } from '@namecard/db';
 import { benchRedis } from '@namecard/db/testing';
+import { reportRows, type BenchRow } from '@namecard/db/bench-report';
 import { createNamecardTrpc } from '@namecard/client';
 import { createTRPCClient, httpLink } from '@trpc/client';
 import { startServer, type RunningServer } from '../src/app';
@@ -107,8 +108,23 @@ async function main() {
   const redis = await benchRedis(5);
   const url = redis.url;
   const rows: Record<string, string | number>[] = [];
+  const report: BenchRow[] = [];
+  let bare: ReturnType<typeof stats> | undefined;
   const row = (name: string, samples: number[], baseline?: number) => {
     const s = stats(samples);
+    const figure = (x: ReturnType<typeof stats>) => `p50 ${ms(x.p50)} ms, p99 ${ms(x.p99)} ms`;
+    if (!bare) bare = s;
+    else {
+      report.push({
+        suite: 'live',
+        case: `${name} (one change at a time)`,
+        namecard: figure(s),
+        bare: `${figure(bare)} (Redis PUBLISH -> subscriber)`,
+        ratio: Number((s.p50 / bare.p50).toFixed(1)),
+        better: 'lower',
+        values: { namecardP50: s.p50, namecardP99: s.p99, bareP50: bare.p50, bareP99: bare.p99 },
+      });
+    }
     rows.push({
       path: name,
       samples: samples.length,
@@ -143,6 +159,7 @@ async function main() {
     `\nLive delivery latency, one change at a time (${SAMPLES} samples each; writer's call -> subscriber's onData)`,
   );
   console.table(rows);
+  reportRows(report);
 }
 
 await main();

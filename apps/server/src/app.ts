@@ -13,6 +13,7 @@ import {
   type Db,
   type SeedResult,
 } from '@namecard/db';
+import { type AccessLogOptions } from './access-log';
 import { createHttpServer, listen } from './http';
 import { type Logger } from './logger';
 
@@ -42,6 +43,10 @@ export interface StartOptions {
   trustProxy?: readonly string[];
   rateRules?: Partial<RateRules>;
   logger: Logger;
+  /** Plain JSON calls without tRPC's Fetch adapter (default true; see json-calls.ts). */
+  jsonCallsPath?: boolean;
+  /** Which requests get a log line (NAMECARD_LOG_SAMPLE, NAMECARD_LOG_SLOW_MS; access-log.ts). */
+  accessLog?: AccessLogOptions;
   /** How long in-flight requests get to finish on close before connections are cut. */
   shutdownGraceMs?: number;
 }
@@ -100,6 +105,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     ...(options.maxBatch ? { maxBatch: options.maxBatch } : {}),
     ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
     trustProxy: options.trustProxy ?? [],
+    ...(options.accessLog ? { accessLog: options.accessLog } : {}),
+    ...(options.jsonCallsPath === false ? { jsonCallsPath: false } : {}),
   });
   const { server } = http;
   const port = await listen(server, options.port, options.host);

@@ -8,6 +8,7 @@ import {
   type RateRules,
 } from '@namecard/db';
 import { z } from 'zod';
+import { DEFAULT_LOG_SAMPLE, DEFAULT_LOG_SLOW_MS } from './access-log';
 import { compileTrustProxy } from './client-ip';
 
 /** Request limits of the HTTP layer (see README, "Limits"). */
@@ -65,6 +66,10 @@ const envSchema = z.object({
   NAMECARD_RATE_AUTH_FAILURES: rateRule(DEFAULT_RATE_RULES.authFailures),
   NAMECARD_RATE_FRIEND_ADD: rateRule(DEFAULT_RATE_RULES.friendAdd),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Log one in this many fast, successful reads (1: every request); see access-log.ts. */
+  NAMECARD_LOG_SAMPLE: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULT_LOG_SAMPLE),
+  /** A request slower than this (ms) is always logged. */
+  NAMECARD_LOG_SLOW_MS: z.coerce.number().int().min(0).default(DEFAULT_LOG_SLOW_MS),
 });
 
 export interface ServerConfig {
@@ -86,6 +91,7 @@ export interface ServerConfig {
   trustProxy: string[];
   rateRules: RateRules;
   logLevel: string;
+  accessLog: { sampleEvery: number; slowMs: number };
 }
 
 export class ConfigError extends Error {}
@@ -146,5 +152,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       friendAdd: e.NAMECARD_RATE_FRIEND_ADD,
     },
     logLevel: e.LOG_LEVEL,
+    accessLog: { sampleEvery: e.NAMECARD_LOG_SAMPLE, slowMs: e.NAMECARD_LOG_SLOW_MS },
   };
 }

@@ -21,6 +21,8 @@ import { parse as parseCookies } from 'cookie';
 import { clientIp, compileTrustProxy } from './client-ip';
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES } from './config';
 import { crossSiteRefusal } from './csrf';
+import { createJsonCallHandler } from './json-calls';
+import { createAccessLog, type AccessLogOptions } from './access-log';
 import { createLiveSseHandler, isLiveSseRequest } from './live-sse';
 import { type Logger } from './logger';
 
@@ -40,6 +42,13 @@ export interface HttpOptions {
    * past it 408 and the connection closes. Live responses are not limited by it.
    */
   requestTimeoutMs?: number;
+  /**
+   * Answer plain JSON queries and mutations without tRPC's Fetch adapter (json-calls.ts; the
+   * default). Off, every call goes through tRPC's standalone adapter: the tests compare both.
+   */
+  jsonCallsPath?: boolean;
+  /** Which requests get a log line (access-log.ts): writes, errors, slow ones, a sample of reads. */
+  accessLog?: AccessLogOptions;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -147,8 +156,11 @@ export function createHttpServer({
   maxBatch = DEFAULT_MAX_BATCH,
   trustProxy = [],
   requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+  jsonCallsPath = true,
+  accessLog: accessLogOptions,
 }: HttpOptions): HttpServer {
   const trust = compileTrustProxy(trustProxy);
+  const accessLog = createAccessLog(logger, accessLogOptions);
   const unavailable = throttledWarning(logger, 'requests failed: Redis is not answering');
   const createContext = (req: IncomingMessage, res: ServerResponse) =>
     createTRPCContext({
@@ -172,7 +184,7 @@ export function createHttpServer({
       unavailable.report(error.cause ?? error, path);
     }
   };
-  const trpc = createHTTPHandler({
+  const trpcAdapter = createHTTPHandler({
     router: appRouter,
     basePath: '/trpc/',
     // tRPC's own limits: the body is counted as it streams in (chunked bodies too) and the
@@ -182,6 +194,20 @@ export function createHttpServer({
     createContext: ({ req, res }) => createContext(req, res),
     onError,
   });
+  // Plain JSON queries and mutations (single or batched) skip the adapter's Fetch objects
+  // (json-calls.ts); everything else, subscriptions included, goes through tRPC's adapter.
+  const jsonCalls = jsonCallsPath
+    ? createJsonCallHandler({
+        router: appRouter,
+        basePath: '/trpc/',
+        maxBatchSize: maxBatch,
+        createContext,
+        onError,
+      })
+    : () => false;
+  const trpc = (req: IncomingMessage, res: ServerResponse) => {
+    if (!jsonCalls(req, res)) trpcAdapter(req, res);
+  };
   // `user.onChange` over SSE: the same procedure, frames written straight to the socket.
   const liveSse = createLiveSseHandler({ createContext, onError });
 
@@ -197,19 +223,8 @@ export function createHttpServer({
     (req, res) => {
       inFlight.add(res);
       res.once('close', () => inFlight.delete(res));
-      const started = performance.now();
       const path = (req.url ?? '/').split('?')[0] ?? '/';
-      res.on('finish', () => {
-        logger.info(
-          {
-            method: req.method,
-            path,
-            status: res.statusCode,
-            ms: Math.round(performance.now() - started),
-          },
-          'request',
-        );
-      });
+      accessLog.track(req, res, path);
       applyCors(req, res, webOrigins);
       if (req.method === 'OPTIONS') {
         res.writeHead(204);
@@ -268,7 +283,12 @@ export function createHttpServer({
     },
   );
   const close = () => {
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) =>
+      server.close(() => {
+        accessLog.close();
+        resolve();
+      }),
+    );
     // No new request may ride a keep-alive connection while server.close() waits for it.
     for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
     return closed;

@@ -35,6 +35,7 @@ async function main() {
     redisTimeoutMs: config.redisTimeoutMs,
     trustProxy: config.trustProxy,
     rateRules: config.rateRules,
+    accessLog: config.accessLog,
     logger,
   });
   logger.info({ port: running.port, mode, webOrigins: config.webOrigins }, 'listening');

@@ -38,6 +38,8 @@ export interface TestServerOptions {
       | 'trustProxy'
       | 'rateRules'
       | 'secureCookies'
+      | 'jsonCallsPath'
+      | 'accessLog'
     >
   >;
   /** Where the server logs (default: silent, or NAMECARD_TEST_LOG_LEVEL). */

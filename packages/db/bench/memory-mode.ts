@@ -29,6 +29,7 @@ import {
   type Db,
   type Redis,
 } from '../src/index';
+import { reportRows } from './report';
 import { printTable, timeOps } from './table';
 
 const USERS = 2000;
@@ -58,6 +59,14 @@ const isPatched = (redis: Redis) =>
   (redis as unknown as { _scriptVm?: object })._scriptVm !== undefined;
 
 let port = 47000;
+const raws: {
+  variant: 'patched' | 'unpatched';
+  seedMs: number;
+  loopP99Ms: number;
+  writesPerSecond: number;
+  cpuUsPerWrite: number;
+  searchMs: number;
+}[] = [];
 function openDb(variant: 'patched' | 'unpatched', Unpatched: MockClass): Db {
   if (variant === 'patched') return createDb({ memoryName: newMemoryName() });
   const redis = new Unpatched({ host: 'namecard.bench', port: port++, lazyConnect: false });
@@ -95,6 +104,14 @@ async function round(variant: 'patched' | 'unpatched', Unpatched: MockClass) {
   if (patched !== (variant === 'patched')) {
     throw new Error(`the ${variant} run's ioredis-mock is ${patched ? '' : 'not '}patched`);
   }
+  const raw = {
+    seedMs: seeded.ms,
+    loopP99Ms: seeded.p99Ms,
+    writesPerSecond: (OPS / ms) * 1000,
+    cpuUsPerWrite: (used.user + used.system) / OPS,
+    searchMs: searchMs / searches,
+  };
+  raws.push({ variant, ...raw });
   return {
     variant,
     'seed 2,000 users (s)': Number((seeded.ms / 1000).toFixed(2)),
@@ -123,6 +140,39 @@ async function main() {
     const of = rows.filter((row) => row.variant === variant);
     return of.reduce((sum, row) => sum + row[field], 0) / of.length;
   };
+  const avg = (variant: string, field: Exclude<keyof (typeof raws)[number], 'variant'>) => {
+    const of = raws.filter((r) => r.variant === variant);
+    return of.reduce((sum, r) => sum + r[field], 0) / of.length;
+  };
+  const row = (
+    what: string,
+    field: Exclude<keyof (typeof raws)[number], 'variant'>,
+    format: (n: number) => string,
+    better: 'higher' | 'lower',
+  ) => {
+    const [patched, unpatched] = [avg('patched', field), avg('unpatched', field)];
+    return {
+      suite: 'memory-mode',
+      case: `ioredis-mock patched: ${what}`,
+      namecard: format(patched),
+      bare: `${format(unpatched)} (unpatched)`,
+      ratio: Number((patched / unpatched).toFixed(2)),
+      better,
+      values: { namecard: patched, bare: unpatched },
+    };
+  };
+  reportRows([
+    row('seed 2,000 users', 'seedMs', (n) => `${(n / 1000).toFixed(1)} s`, 'lower'),
+    row('event-loop delay p99 while seeding', 'loopP99Ms', (n) => `${n.toFixed(1)} ms`, 'lower'),
+    row(
+      `updateProfile @${CONCURRENCY}`,
+      'writesPerSecond',
+      (n) => `${Math.round(n)} writes/s`,
+      'higher',
+    ),
+    row('CPU per write', 'cpuUsPerWrite', (n) => `${Math.round(n)} µs`, 'lower'),
+    row('directory page of 20', 'searchMs', (n) => `${n.toFixed(2)} ms`, 'lower'),
+  ]);
   console.log(
     `patched / unpatched: ${(mean('patched', 'updateProfile writes/s') / mean('unpatched', 'updateProfile writes/s')).toFixed(1)}x writes/s, ` +
       `${(mean('unpatched', 'CPU µs/write') / mean('patched', 'CPU µs/write')).toFixed(1)}x less CPU per write`,

@@ -20,6 +20,7 @@ import {
   type Db,
 } from '../src/index';
 import { benchRedis, type BenchRedis } from '../src/testing';
+import { reportRows, type BenchRow } from './report';
 import { printTable, timeOps } from './table';
 
 const USERS = 2000;
@@ -42,6 +43,8 @@ async function seed(db: Db) {
 
 async function measure(label: string, db: Db) {
   await seed(db);
+  const report: BenchRow[] = [];
+  const mode = db.mode === 'memory' ? 'memory mode' : 'Redis';
   const rows: Record<string, string | number>[] = [];
   const add = (group: string, name: string, ops: number, ms: number, baselineMs?: number) => {
     const perOp = (ms * 1000) / ops;
@@ -77,6 +80,22 @@ async function measure(label: string, db: Db) {
     }
     add(group, baseline[0], half * 2, baseMs);
     add(group, operation[0], half * 2, opMs, baseMs);
+    const perOp = (ms: number) => {
+      const us = (ms * 1000) / (half * 2);
+      return us >= 1000 ? `${(us / 1000).toFixed(2)} ms/op` : `${us.toFixed(0)} µs/op`;
+    };
+    report.push({
+      suite: 'store',
+      case: `${mode}: ${operation[0]} @${concurrency}`,
+      namecard: perOp(opMs),
+      bare: `${perOp(baseMs)} (${baseline[0]})`,
+      ratio: Number((opMs / baseMs).toFixed(2)),
+      better: 'lower',
+      values: {
+        namecardUsPerOp: (opMs * 1000) / (half * 2),
+        bareUsPerOp: (baseMs * 1000) / (half * 2),
+      },
+    });
   };
 
   // Write: HSET of two fields vs updateProfile (fields + updateTime + seq + log + publish + index).
@@ -154,6 +173,7 @@ async function measure(label: string, db: Db) {
   );
 
   printTable(`${label}: ${USERS} users, ${OPS} writes, concurrency ${CONCURRENCY}`, rows);
+  reportRows(report);
 }
 
 async function main() {

@@ -3,6 +3,7 @@
  * hashes: the hash indexes the account, and the stored hash is compared in constant time.
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { type Db } from './db';
 import { accountMember, nickMember } from './directory';
 import { keys } from './keys';
@@ -84,16 +85,42 @@ export async function createAccount(
   return { account, token, event: parseEvent(result) };
 }
 
+/**
+ * Which account each recently seen token hash belongs to, per Db (so per server process). It
+ * saves the token index read (`nc:token:<hash>`) and nothing else: the account's auth hash,
+ * which rotation changes, is read on every call, so a rotated token fails at once on every
+ * instance sharing Redis; a remembered account whose auth hash no longer holds the token is
+ * forgotten and the index read again (a token rotated away may since belong to another account).
+ */
+const tokenAccounts = new WeakMap<Db, LRUCache<string, string>>();
+export const TOKEN_CACHE_SIZE = 10_000;
+
+function tokenCache(db: Db): LRUCache<string, string> {
+  let cache = tokenAccounts.get(db);
+  if (!cache) tokenAccounts.set(db, (cache = new LRUCache({ max: TOKEN_CACHE_SIZE })));
+  return cache;
+}
+
+/** Does the account's auth hash hold this token hash (compared in constant time)? */
+async function holdsToken(db: Db, account: string, tokenHash: string): Promise<boolean> {
+  const stored = await db.redis.hget(keys.auth(account), 'tokenHash');
+  if (!stored || stored.length !== tokenHash.length) return false;
+  return timingSafeEqual(Buffer.from(stored, 'hex'), Buffer.from(tokenHash, 'hex'));
+}
+
 /** The account a token belongs to, or null. */
 export async function accountForToken(db: Db, token: string): Promise<string | null> {
   const tokenHash = hashSecret(token);
+  const cache = tokenCache(db);
+  const remembered = cache.get(tokenHash);
+  if (remembered !== undefined) {
+    if (await holdsToken(db, remembered, tokenHash)) return remembered;
+    cache.delete(tokenHash);
+  }
   const account = await db.redis.get(keys.token(tokenHash));
-  if (!account) return null;
-  const stored = await db.redis.hget(keys.auth(account), 'tokenHash');
-  if (!stored || stored.length !== tokenHash.length) return null;
-  return timingSafeEqual(Buffer.from(stored, 'hex'), Buffer.from(tokenHash, 'hex'))
-    ? account
-    : null;
+  if (!account || !(await holdsToken(db, account, tokenHash))) return null;
+  cache.set(tokenHash, account);
+  return account;
 }
 
 export const SESSION_TTL_SECONDS = 30 * 24 * 3600;

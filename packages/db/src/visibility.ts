@@ -53,8 +53,7 @@ export async function getProfilesAs(
     }
     const fields = hash as Record<string, string>;
     if (!fields.createTime) continue;
-    const profile = toProfile(account, fields);
-    out.push(shares ? profile : withoutPrivateFields(profile));
+    out.push(toProfile(account, fields, shares));
   }
   return out;
 }

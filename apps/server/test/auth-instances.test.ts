@@ -1,0 +1,103 @@
+/**
+ * Each server process remembers which account a token belongs to (packages/db accounts.ts), but
+ * still reads the account's auth hash on every call: a rotated token must fail at once on every
+ * instance sharing the data, a token handed to another account must name that account at once,
+ * and ended web sessions (not remembered at all) must fail at once everywhere. Two instances,
+ * on a real Redis and in memory mode.
+ */
+import { expect, it } from 'vitest';
+import {
+  adminClient,
+  clientFor,
+  describeRealRedis,
+  expectTRPCError,
+  realRedisUrl,
+  startTestServer,
+  type TestServerOptions,
+} from './helpers';
+import { describe } from 'vitest';
+
+const redis = await realRedisUrl();
+
+async function signIn(url: string, account: string, token: string): Promise<string> {
+  const response = await fetch(`${url}/trpc/auth.signIn`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ account, token }),
+  });
+  expect(response.status).toBe(200);
+  return (response.headers.get('set-cookie') ?? '').split(';')[0]!;
+}
+
+function suite(options: () => TestServerOptions) {
+  it('a token rotated on one instance stops working on both at once', async () => {
+    const a = await startTestServer(options());
+    const b = await startTestServer({ shareWith: a });
+    try {
+      const old = a.tokens.alice;
+      // Both instances have seen (and remember) the token.
+      for (const s of [a, b])
+        expect((await clientFor(s.url, { token: old }).user.getMyInfo.query()).account).toBe(
+          'alice',
+        );
+      const { token } = await adminClient(a).admin.rotateToken.mutate({ account: 'alice' });
+      for (const s of [b, a]) {
+        await expectTRPCError(
+          clientFor(s.url, { token: old }).user.getMyInfo.query(),
+          'UNAUTHORIZED',
+        );
+        expect((await clientFor(s.url, { token }).user.getMyInfo.query()).account).toBe('alice');
+      }
+      // The old token given to bob now names bob on both, though both remembered it as alice's.
+      await adminClient(b).admin.rotateToken.mutate({ account: 'bob', token: old });
+      for (const s of [a, b]) {
+        expect((await clientFor(s.url, { token: old }).user.getMyInfo.query()).account).toBe('bob');
+        await expectTRPCError(
+          clientFor(s.url, { token: b.tokens.bob }).user.getMyInfo.query(),
+          'UNAUTHORIZED',
+        );
+      }
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+
+  it('sessions ended on one instance (sign out everywhere, revoke) fail on the other at once', async () => {
+    const a = await startTestServer(options());
+    const b = await startTestServer({ shareWith: a });
+    try {
+      const first = await signIn(a.url, 'alice', a.tokens.alice);
+      expect((await clientFor(b.url, { cookie: first }).user.getMyInfo.query()).account).toBe(
+        'alice',
+      );
+      await clientFor(a.url, { cookie: first }).auth.signOutEverywhere.mutate();
+      await expectTRPCError(
+        clientFor(b.url, { cookie: first }).user.getMyInfo.query(),
+        'UNAUTHORIZED',
+      );
+
+      const second = await signIn(b.url, 'alice', a.tokens.alice);
+      expect((await clientFor(a.url, { cookie: second }).user.getMyInfo.query()).account).toBe(
+        'alice',
+      );
+      await adminClient(b).admin.revokeSessions.mutate({ account: 'alice' });
+      await expectTRPCError(
+        clientFor(a.url, { cookie: second }).user.getMyInfo.query(),
+        'UNAUTHORIZED',
+      );
+      // The token itself keeps working on both.
+      for (const s of [a, b])
+        expect(
+          (await clientFor(s.url, { token: a.tokens.alice }).user.getMyInfo.query()).account,
+        ).toBe('alice');
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+}
+
+describe('two instances in memory mode (one data set)', () => suite(() => ({})));
+
+describeRealRedis('two instances on one Redis', redis, (url) => suite(() => ({ redisUrl: url })));
