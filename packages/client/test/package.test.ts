@@ -132,9 +132,17 @@ beforeAll(async () => {
   const { stdout } = await run(
     'npm',
     ['pack', '-w', '@namecard/client', '--pack-destination', dir, '--json'],
-    { cwd: repo, maxBuffer: 16 * 1024 * 1024 },
+    // Plain output: the build's log (before the JSON) may otherwise hold colour codes with `[`.
+    {
+      cwd: repo,
+      maxBuffer: 16 * 1024 * 1024,
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+    },
   );
-  const packed = JSON.parse(stdout.slice(stdout.indexOf('['))) as { filename: string }[];
+  // npm's JSON is the last part of stdout and starts on a line of its own.
+  const packed = JSON.parse(stdout.slice(stdout.lastIndexOf('\n[') + 1)) as {
+    filename: string;
+  }[];
   tarball = join(dir, packed[0]!.filename);
   await writeFile(
     join(dir, 'package.json'),
