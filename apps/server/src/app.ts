@@ -19,8 +19,12 @@ import { type Logger } from './logger';
 export interface StartOptions {
   port: number;
   host?: string;
-  /** Unset: memory mode. */
+  /** Unset (and no cluster nodes): memory mode. */
   redisUrl?: string | undefined;
+  /** Redis Cluster seed nodes (`host:port`, REDIS_CLUSTER_NODES); takes precedence over redisUrl. */
+  redisClusterNodes?: readonly string[] | undefined;
+  /** Prepended to every key and channel (test suites sharing a cluster keep apart this way). */
+  keyPrefix?: string | undefined;
   /** Memory mode: the in-memory data set to use (tests give each server its own). */
   memoryName?: string;
   adminSecret: string;
@@ -63,6 +67,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const { logger } = options;
   const db = createDb({
     url: options.redisUrl,
+    ...(options.redisClusterNodes?.length ? { clusterNodes: options.redisClusterNodes } : {}),
+    ...(options.keyPrefix ? { keyPrefix: options.keyPrefix } : {}),
     ...(options.memoryName ? { memoryName: options.memoryName } : {}),
     ...(options.logMaxLen ? { logMaxLen: options.logMaxLen } : {}),
     ...(options.subscriptionsPerAccount

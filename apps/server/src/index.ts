@@ -18,11 +18,16 @@ async function main() {
     throw error;
   }
   const logger = createLogger(config.logLevel);
-  const mode = config.redisUrl ? 'redis' : 'memory';
+  const mode = config.redisClusterNodes.length
+    ? 'redis cluster'
+    : config.redisUrl
+      ? 'redis'
+      : 'memory';
   const running = await startServer({
     port: config.port,
     host: config.host,
     redisUrl: config.redisUrl,
+    redisClusterNodes: config.redisClusterNodes,
     adminSecret: config.adminSecret,
     webOrigins: config.webOrigins,
     seedUsers: config.seedUsers,

@@ -18,11 +18,19 @@
  * events the stream calls `onOverflow` (the server cuts the connection) and ends; the client
  * resumes from its last id.
  */
-import { readAccountsSince, resumePoint, type ProfileChangeEvent } from './changes';
+import {
+  advance,
+  newestPositions,
+  readAccountsSince,
+  resumePoint,
+  type ProfileChangeEvent,
+} from './changes';
+import { compareEventIds, encodeCursor, type Positions } from './cursor';
 import { type Db } from './db';
 import { type ChangeFeed, type FeedListener } from './feed';
 import { listFriends, ownersSharingPrivateFields } from './friends';
-import { keys } from './keys';
+import { keys, partitionOf } from './keys';
+import { pipelineByNode } from './redis';
 import { withoutPrivateFields } from './profiles';
 import { type Profile } from './schema';
 import { takeSubscriptionLease } from './subscriptions';
@@ -52,12 +60,20 @@ export const DEFAULT_MAX_QUEUE = 1000;
 async function existingAccounts(db: Db, accounts: readonly string[]): Promise<string[]> {
   const unique = [...new Set(accounts)];
   if (unique.length === 0) return [];
-  const results = await db.redis.pipeline(unique.map((a) => ['exists', keys.profile(a)])).exec();
+  const results = await pipelineByNode(
+    db.redis,
+    unique.map((a) => ['exists', keys.profile(a)]),
+  );
   return unique.filter((_, i) => {
-    const [error, exists] = results?.[i] ?? [null, 0];
+    const [error, exists] = results[i] ?? [null, 0];
     if (error) throw error;
     return exists === 1;
   });
+}
+
+/** Position by position, the further of two. */
+function furthest(a: Positions, b: Positions): Positions {
+  return a.map((p, i) => (compareEventIds(b[i]!, p) > 0 ? b[i]! : p));
 }
 
 export async function* liveChanges(
@@ -166,37 +182,54 @@ export async function* liveChanges(
       }));
     };
 
+    const interestPartitions = () => new Set([...interest].map(partitionOf));
+    const items = (events: ProfileChangeEvent[], viewed: LiveItem[], from: Positions) => {
+      let at = from;
+      return viewed.map((item, i) => {
+        at = advance(at, events[i]!);
+        return { item: { ...item, id: encodeCursor(at) }, at };
+      });
+    };
+
     /**
-     * What was missed since `from` (or a resync item). Returns the newest id and the last id
-     * sent: a catch-up goes on from the latter, so that an account added to the interest later
-     * (a new friend) still gets its events between the two.
+     * What was missed since `from` (or a resync item). Returns the newest positions and the last
+     * ones sent: a catch-up goes on from the latter, so that an account added to the interest
+     * later (a new friend) still gets its events between the two. A partition whose position
+     * was lost but holds nothing this subscriber watches moves on to its newest id quietly.
      */
     async function* resume(
       from: string,
-    ): AsyncGenerator<LiveItem, { newest: bigint; sent: bigint }, undefined> {
-      const { newest, ok } = await resumePoint(db, from);
-      const missed = ok ? await readAccountsSince(db, interest, from, newest) : null;
+    ): AsyncGenerator<LiveItem, { newest: Positions; sent: Positions }, undefined> {
+      const point = await resumePoint(db, from);
+      const newest = point.newestPositions;
+      const watched = interestPartitions();
+      let missed: Awaited<ReturnType<typeof readAccountsSince>> | null = null;
+      const base = [...point.from];
+      if (point.from.length > 0 && !point.lost.some((p) => watched.has(p))) {
+        for (const p of point.lost) base[p] = newest[p]!;
+        missed = await readAccountsSince(db, interest, base, newest);
+      }
       if (!missed || missed.gap) {
         // The stored states the subscriber holds may no longer exist: forget what was kept.
         forgetSharing();
-        yield { id: newest, type: 'resync' };
-        return { newest: BigInt(newest), sent: BigInt(newest) };
+        yield { id: point.newest, type: 'resync' };
+        return { newest, sent: newest };
       }
-      let sent = BigInt(from);
-      for (const item of await view(missed.events)) {
+      let sent = base;
+      for (const { item, at } of items(missed.events, await view(missed.events), base)) {
         yield item;
-        sent = BigInt(item.id);
+        sent = at;
       }
-      return { newest: BigInt(newest), sent };
+      return { newest, sent };
     }
 
-    let last: bigint;
+    let last: Positions;
     if (options.lastEventId != null) {
       last = (yield* resume(options.lastEventId)).newest;
     } else {
-      last = BigInt((await resumePoint(db, '0')).newest);
+      last = await newestPositions(db);
     }
-    yield { id: last.toString(), type: 'ready' };
+    yield { id: encodeCursor(last), type: 'ready' };
 
     while (!ended && !signal?.aborted) {
       if (friendsChanged) {
@@ -213,21 +246,22 @@ export async function* liveChanges(
       }
       if (catchUp) {
         catchUp = false;
-        const { newest, sent } = yield* resume(last.toString());
-        // Go on from the newest id when my friend list has not changed since it was last read
-        // (every notice published before the newest id was read has arrived: the feed's flush);
-        // else from the last id sent, so that a new friend's events between the two are still
-        // replayed. Going on from the newest keeps a quiet subscriber's resume point recent (the
-        // log is trimmed behind it).
+        const { newest, sent } = yield* resume(encodeCursor(last));
+        // Go on from the newest ids when my friend list has not changed since it was last read
+        // (every notice published before the newest ids were read has arrived: the feed's
+        // flush); else from the last ids sent, so that a new friend's events between the two
+        // are still replayed. Going on from the newest keeps a quiet subscriber's resume point
+        // recent (the logs are trimmed behind it).
         const settled = (await feed.flush()) && !friendsChanged;
-        if (settled ? newest > last : sent > last) last = settled ? newest : sent;
+        last = furthest(last, settled ? newest : sent);
         continue;
       }
       const event = reconnecting ? undefined : queue.shift();
       if (event) {
-        if (BigInt(event.id) > last) {
-          last = BigInt(event.id);
-          for (const item of await view([event])) yield item;
+        const next = advance(last, event);
+        if (next !== last) {
+          last = next;
+          for (const item of await view([event])) yield { ...item, id: encodeCursor(last) };
         }
         continue;
       }
