@@ -4,6 +4,7 @@
  */
 import {
   ChangeFeed,
+  checkLayout,
   closeDb,
   createDb,
   createRateLimits,
@@ -80,6 +81,13 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   });
   // Memory mode: the demo accounts now, the generated users in the background (the mock's Lua
   // VM makes each write take milliseconds; the server answers meanwhile).
+  try {
+    // A data set in another key layout is refused with a message (LayoutError), not misread.
+    await checkLayout(db);
+  } catch (error) {
+    await closeDb(db);
+    throw error;
+  }
   const demo = db.mode === 'memory' ? await seedDemoAccounts(db) : null;
   const seed = demo ? { users: options.seedUsers ?? 0, demo } : null;
   const stopSeeding = new AbortController();

@@ -2,6 +2,7 @@
  * The handle every store function takes: the Redis client plus the few settings the store needs.
  */
 import { type Cluster } from 'ioredis';
+import { keys, LAYOUT, LEGACY_KEYS } from './keys';
 import { createRedis, isCluster, redisMode, type Redis, type RedisMode } from './redis';
 
 export interface Db {
@@ -112,6 +113,34 @@ async function clusterHealthy(cluster: Cluster): Promise<boolean> {
     cluster.slots.length === 16384 &&
     cluster.slots.every((s) => s?.length)
   );
+}
+
+/** The data set is in a key layout this version does not read. */
+export class LayoutError extends Error {}
+
+/**
+ * Claims the data set for this key layout on first start (`nc:layout`), or checks it holds this
+ * layout. Refuses, with a message saying what to do, a data set written by Namecard before
+ * partitions (its global `nc:log` / `nc:directory`) or in another layout: reading it as this
+ * one would show no accounts and hand out tokens that already exist.
+ */
+export async function checkLayout(db: Db): Promise<void> {
+  const legacy = await Promise.all(LEGACY_KEYS.map((key) => db.redis.exists(key)));
+  if (legacy.some((n) => n > 0)) {
+    throw new LayoutError(
+      `this Redis holds Namecard data in the layout before partitions (${LEGACY_KEYS.join(', ')}); ` +
+        `this version uses ${LAYOUT} (see README, "Running on Redis Cluster"): point it at an ` +
+        'empty Redis or database, or keep running the previous version on this one',
+    );
+  }
+  const claimed = await db.redis.set(keys.layout, LAYOUT, 'NX');
+  if (claimed === 'OK') return;
+  const found = await db.redis.get(keys.layout);
+  if (found !== LAYOUT) {
+    throw new LayoutError(
+      `this Redis holds Namecard data in layout ${found ?? '(none)'}; this version uses ${LAYOUT}`,
+    );
+  }
 }
 
 export async function closeDb(db: Db): Promise<void> {

@@ -92,6 +92,12 @@ export const keys = {
   layout: `${PREFIX}:layout`,
 } as const;
 
+/** Keys only the layout before partitions had (one global log and directory): see checkLayout. */
+export const LEGACY_KEYS = [`${PREFIX}:log:seq`, `${PREFIX}:directory`, `${PREFIX}:log`] as const;
+
+/** The name of this key layout, as `nc:layout` holds it. */
+export const LAYOUT = `partitions:${PARTITIONS}`;
+
 /** The account a channel name belongs to (after `prefix`), or null for one that is not ours. */
 export function accountOfChannel(channel: string, prefix = ''): string | null {
   if (!channel.startsWith(prefix)) return null;

@@ -3,9 +3,13 @@ import { commonSlot as generateMulti, slotOf as calculateSlot } from '../src/slo
 import {
   ALL_PARTITIONS,
   accountOfChannel,
+  checkLayout,
   closeDb,
   createDb,
   keys,
+  LAYOUT,
+  LayoutError,
+  LEGACY_KEYS,
   PARTITION_TAGS,
   PARTITIONS,
   partitionOf,
@@ -107,6 +111,31 @@ describeEachBackend('db handle', (backend) => {
       } finally {
         await closeDb(separate);
       }
+    }
+  });
+});
+
+describeEachBackend('key layout', (backend) => {
+  it('is claimed at first start, accepted again, and another layout is refused with a message', async () => {
+    const { db } = backend;
+    await checkLayout(db);
+    expect(await db.redis.get(keys.layout)).toBe(LAYOUT);
+    await checkLayout(backend.connect());
+    await db.redis.set(keys.layout, 'partitions:32');
+    await expect(checkLayout(db)).rejects.toThrow(
+      /layout partitions:32; this version uses partitions:16/,
+    );
+  });
+
+  it("refuses a data set of today's servers (global nc:log, nc:directory) and writes nothing", async () => {
+    const { db } = backend;
+    for (const key of LEGACY_KEYS) {
+      await db.redis.set(key, 'old');
+      const refused = checkLayout(db);
+      await expect(refused).rejects.toBeInstanceOf(LayoutError);
+      await expect(refused).rejects.toThrow(/layout before partitions.*empty Redis/);
+      expect(await db.redis.get(keys.layout)).toBeNull();
+      await db.redis.del(key);
     }
   });
 });
