@@ -30,7 +30,7 @@ import { type Db } from './db';
 import { type ChangeFeed, type FeedListener } from './feed';
 import { listFriends, ownersSharingPrivateFields } from './friends';
 import { keys, partitionOf } from './keys';
-import { pipelineByNode } from './redis';
+import { isRedisUnavailableError, pipelineByNode } from './redis';
 import { withoutPrivateFields } from './profiles';
 import { type Profile } from './schema';
 import { takeSubscriptionLease } from './subscriptions';
@@ -52,6 +52,12 @@ export interface LiveOptions {
   /** Events held for a subscriber that is not reading, before it is cut off. */
   maxQueue?: number;
   onOverflow?: () => void;
+  /**
+   * Whether to catch up from the change logs when the pub/sub connection comes back (default
+   * true). Only tests switch it off, to show that delivery across a failover is lossless because
+   * of it.
+   */
+  catchUpOnReconnect?: boolean;
 }
 
 export const DEFAULT_MAX_QUEUE = 1000;
@@ -146,7 +152,7 @@ export async function* liveChanges(
         // Friends notices published while the connection was down are lost: read again.
         forgetSharing();
         friendsChanged = true;
-        catchUp = true;
+        catchUp = options.catchUpOnReconnect !== false;
         notify();
       },
       onClose() {
@@ -246,7 +252,19 @@ export async function* liveChanges(
       }
       if (catchUp) {
         catchUp = false;
-        const { newest, sent } = yield* resume(encodeCursor(last));
+        let resumed: { newest: Positions; sent: Positions };
+        try {
+          // Reads everything before yielding anything: a failure leaves nothing half sent.
+          resumed = yield* resume(encodeCursor(last));
+        } catch (error) {
+          // Redis away or a shard failing over: try again shortly (the feed's reconnect may not
+          // come again), for as long as the subscription runs.
+          if (!isRedisUnavailableError(error) || ended) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          catchUp = true;
+          continue;
+        }
+        const { newest, sent } = resumed;
         // Go on from the newest ids when my friend list has not changed since it was last read
         // (every notice published before the newest ids were read has arrived: the feed's
         // flush); else from the last ids sent, so that a new friend's events between the two

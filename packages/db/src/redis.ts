@@ -52,12 +52,16 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 1500;
 
 /**
  * Whether an error means Redis is not answering (timed out, connection closed or refused,
- * reconnecting), as opposed to a bug or a refused command: such a request is answered 503.
+ * reconnecting; on a cluster also a shard failing over or a slot moving: CLUSTERDOWN, TRYAGAIN,
+ * MASTERDOWN, no node reachable), as opposed to a bug or a refused command: such a request is
+ * answered 503, and a live subscription's catch-up tries again.
  */
 export function isRedisUnavailableError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  if (error.name === 'MaxRetriesPerRequestError') return true;
-  return /^(Command timed out|Connection is closed|Stream isn't writeable|connect E|read E|write E)/.test(
+  if (error.name === 'MaxRetriesPerRequestError' || error.name === 'ClusterAllFailedError') {
+    return true;
+  }
+  return /^(Command timed out|Connection is closed|Stream isn't writeable|connect E|read E|write E|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|LOADING|Failed to refresh slots cache|None of startup nodes)/.test(
     error.message,
   );
 }
@@ -282,6 +286,20 @@ export async function pipelineByNode(
         try {
           const results = (await cluster.pipeline(group.map((i) => commands[i]!)).exec()) ?? [];
           group.forEach((i, k) => (replies[i] = results[k] as BatchReply));
+          // A slot that moved meanwhile (a reshard, a failover) answers MOVED/ASK for its
+          // commands only; ioredis follows that for a whole pipeline, not for part of one. Those
+          // are sent again one by one (a single command follows the redirection).
+          await Promise.all(
+            group.map(async (i) => {
+              const [error] = replies[i]!;
+              if (!error || !/^(MOVED|ASK) /.test(error.message)) return;
+              const [name, ...args] = commands[i]!;
+              replies[i] = await cluster.call(name, ...args).then(
+                (result): BatchReply => [null, result],
+                (retryError: Error): BatchReply => [retryError, null],
+              );
+            }),
+          );
         } catch (error) {
           if (attempt < 2 && /slots allocation group/.test(String(error))) {
             return send(group, attempt + 1);
