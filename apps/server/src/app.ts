@@ -5,6 +5,7 @@
 import {
   ChangeFeed,
   checkLayout,
+  isRedisUnavailableError,
   closeDb,
   createDb,
   createRateLimits,
@@ -81,12 +82,26 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   });
   // Memory mode: the demo accounts now, the generated users in the background (the mock's Lua
   // VM makes each write take milliseconds; the server answers meanwhile).
+  // A data set in another key layout is refused with a message (LayoutError), not misread. With
+  // Redis not answering yet the server starts anyway (degraded health) and checks once it does.
+  let layoutCheck: NodeJS.Timeout | undefined;
   try {
-    // A data set in another key layout is refused with a message (LayoutError), not misread.
     await checkLayout(db);
   } catch (error) {
-    await closeDb(db);
-    throw error;
+    if (!isRedisUnavailableError(error)) {
+      await closeDb(db);
+      throw error;
+    }
+    const retry = () => {
+      layoutCheck = setTimeout(() => {
+        checkLayout(db).catch((later: unknown) => {
+          if (isRedisUnavailableError(later)) retry();
+          else logger.error({ err: later }, 'the data set is in another key layout');
+        });
+      }, 2000);
+      layoutCheck.unref();
+    };
+    retry();
   }
   const demo = db.mode === 'memory' ? await seedDemoAccounts(db) : null;
   const seed = demo ? { users: options.seedUsers ?? 0, demo } : null;
@@ -123,6 +138,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     (closing ??= (async () => {
       const graceMs = options.shutdownGraceMs ?? 10_000;
       stopSeeding.abort();
+      clearTimeout(layoutCheck);
       const drained = http.close();
       // Live subscriptions are requests that never finish by themselves: end them first.
       await feed.close();

@@ -437,7 +437,7 @@ describe('user.sync', () => {
     const first = await alice.user.sync.query();
     expect(first.myInfo).toEqual(await stored('alice'));
     expect(first.users.map((u) => u.account).sort()).toEqual([...friends].sort());
-    expect(first.cursor).toMatch(/^n16_[0-9a-z]+_[0-9a-z.]+$/);
+    expect(first.cursor).toMatch(/^n24_[0-9a-z]+_[0-9a-z.]+$/);
     expect(first.users.find((u) => u.account === 'bob')).toHaveProperty('email', 'bob@example.com');
 
     const idle = await alice.user.sync.query({ since: first.cursor });

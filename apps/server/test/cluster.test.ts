@@ -4,7 +4,7 @@
  * across two instances and resuming on the other, /healthz that sees a shard that does not
  * answer. The same calls answer the same on a memory-mode server with the same data.
  */
-import { partitionOf, PARTITIONS } from '@namecard/db';
+import { PARTITION_SLOTS, partitionOf, PARTITIONS } from '@namecard/db';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
@@ -18,9 +18,9 @@ import {
 } from './helpers';
 import { expectStrictlyIncreasingIds, subscribeLive, waitFor } from './live-helpers';
 
-const USERS = Array.from({ length: 72 }, (_, i) => `cl${String(i).padStart(3, '0')}`);
+const USERS = Array.from({ length: 96 }, (_, i) => `cl${String(i).padStart(3, '0')}`);
 
-/** Creates the same 72 accounts (nicks share prefixes) through the admin API. */
+/** Creates the same 96 accounts (nicks share prefixes) through the admin API. */
 async function populate(server: TestServer) {
   const admin = adminClient(server);
   for (const account of USERS) {
@@ -185,7 +185,7 @@ async function masterServing(nodes: readonly string[], account: string): Promise
   const [host, port] = nodes[0]!.split(':');
   const redis = new Redis({ host: host!, port: Number(port) });
   try {
-    const slot = 512 + 1024 * partitionOf(account);
+    const slot = PARTITION_SLOTS[partitionOf(account)]!;
     const ranges = await redis.cluster('SLOTS');
     const master = ranges.find(([from, to]) => from <= slot && slot <= to)?.[2];
     if (!master) throw new Error(`no master serves slot ${slot}`);

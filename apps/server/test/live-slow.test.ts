@@ -50,7 +50,7 @@ describeRealRedis('a subscriber that stops reading', await liveRedis(SLOW_DB), (
     );
     raw.pause();
     const lastIdBefore = raw.ids().at(-1)!;
-    expect(lastIdBefore).toMatch(/^n16_[0-9a-z]+_[0-9a-z.]+$/);
+    expect(lastIdBefore).toMatch(/^n24_[0-9a-z]+_[0-9a-z.]+$/);
     expect(server.feed.stats.listeners).toBe(1);
 
     // Changes of alice's friend bob, 100 at a time, until the server gives up on the subscriber

@@ -6,10 +6,11 @@
  * yet). It is what `user.onChange` items carry as their id (`lastEventId`) and what `user.sync`
  * answers as `cursor`.
  *
- * Format (ASCII, URL- and header-safe): `n16_<max>_<d0>.<d1>. … .<d15>`. `n16` names the layout
- * (16 partitions); `<max>` is the highest position in base 36; `<dp>` is `max - position p` in
+ * Format (ASCII, URL- and header-safe): `n24_<max>_<d0>.<d1>. … .<d23>`. `n24` names the layout
+ * (24 partitions); `<max>` is the highest position in base 36; `<dp>` is `max - position p` in
  * base 36, or empty for a partition the reader has nothing of. Positions written moments apart
- * differ by a few million, so a cursor is typically 60–100 characters, at most about 170.
+ * differ by a few million, so a cursor is typically 80–150 characters, at most about 250 (ids a
+ * day apart).
  *
  * A plain number (an id from servers before partitions) or a cursor of another layout is
  * well-formed but foreign: resuming from it answers `resync`. Anything else is malformed

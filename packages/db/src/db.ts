@@ -43,7 +43,7 @@ export interface CreateDbOptions {
   commandTimeoutMs?: number;
 }
 
-/** Events each partition's change log keeps (16 partitions: 160,000 in all). */
+/** Events each partition's change log keeps (24 partitions: 240,000 in all). */
 export const DEFAULT_LOG_MAXLEN = 10_000;
 /**
  * Memory mode's default: ioredis-mock re-sorts a sorted set on every write to it, so a write's

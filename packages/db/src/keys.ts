@@ -1,8 +1,8 @@
 /**
  * Every Redis key and channel name Namecard uses, laid out for Redis Cluster.
  *
- * The data set is split into PARTITIONS fixed partitions. Each has its own hash tag (chosen so
- * the 16 tags' slots are evenly spaced over the 16384: 512, 1536, ..., 15872), its own change
+ * The data set is split into PARTITIONS (24) fixed partitions. Each has its own hash tag (chosen
+ * so the tags' slots are evenly spaced over the 16384: 341, 1024, 1707, ..., 16043), its own change
  * log, event sequence and directory partition. An account belongs to one partition (the CRC16
  * of its id, modulo PARTITIONS) and every key of that account carries the partition's tag, so a
  * write touches one slot: the profile, its directory entry, its log entry, its event id and its
@@ -18,28 +18,44 @@ import { ACCOUNT_PATTERN } from './schema';
 
 const PREFIX = 'nc';
 
-/** The number of partitions (fixed: part of the layout). */
-export const PARTITIONS = 16;
+/**
+ * The number of partitions (fixed: part of the layout). 24 divides evenly among 2, 3, 4, 6, 8, 12
+ * or 24 masters, so a cluster created with that many gets the same number of partitions on each.
+ */
+export const PARTITIONS = 24;
 
-/** Partition hash tags: `{PARTITION_TAGS[p]}` hashes to slot 512 + 1024 p. */
+/** Partition hash tags: `{PARTITION_TAGS[p]}` hashes to slot PARTITION_SLOTS[p]. */
 export const PARTITION_TAGS: readonly string[] = [
-  'p852',
-  'p81r',
-  'pt6',
-  'ppv',
-  'pecp',
-  'p8dx',
-  'pe4',
-  'pat',
-  'p2zd',
-  'pgtt',
-  'p62a',
-  'pcxy',
-  'p2kf',
-  'pgev',
-  'p6gk',
-  'prkk',
+  'p3gn',
+  'p1nc',
+  'pm2t',
+  'p7kc',
+  'p5bn',
+  'p4y9',
+  'p32d',
+  'p92q',
+  'penf',
+  'p7za',
+  'p57d',
+  'pabk',
+  'p9l0',
+  'pffu',
+  'p23z',
+  'phjm',
+  'pbjx',
+  'pkx7',
+  'pl3j',
+  'pfww',
+  'p2fp',
+  'pq4o',
+  'pj6j',
+  'pki5',
 ];
+
+/** The slot of each partition: round((p + 1/2) × 16384 / 24), evenly spaced over the slots. */
+export const PARTITION_SLOTS: readonly number[] = Array.from({ length: 24 }, (_, p) =>
+  Math.round(((p + 0.5) * 16384) / 24),
+);
 
 /** The partition an account belongs to. */
 export function partitionOf(account: string): number {
@@ -88,7 +104,7 @@ export const keys = {
   logSeq: (p: number) => `${partitionTag(p)}:seq`,
   /** String: set once memory mode has seeded its demo data. */
   seeded: `${PREFIX}:seeded`,
-  /** String: the key layout this data set uses (`partitions:16`), set at first start. */
+  /** String: the key layout this data set uses (`partitions:24`), set at first start. */
   layout: `${PREFIX}:layout`,
 } as const;
 

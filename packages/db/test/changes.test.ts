@@ -52,13 +52,13 @@ it('cursors: one position per partition, compact, round-trip; old ids and other 
   positions[9] = '1795762903189123';
   positions[15] = '1795762800000000';
   const cursor = encodeCursor(positions);
-  expect(cursor).toMatch(/^n16_[0-9a-z]+_[0-9a-z.]*$/);
+  expect(cursor).toMatch(/^n24_[0-9a-z]+_[0-9a-z.]*$/);
   expect(cursor.length).toBeLessThan(60);
   expect(parseCursor(cursor)).toEqual({ kind: 'positions', positions });
   expect(parseCursor('0')).toEqual({ kind: 'positions', positions: startPositions() });
   // Every partition busy, ids a day apart at most: still short.
-  const busy = startPositions().map((_, p) => String(1795762903189000 - p * 5_400_000_000));
-  expect(encodeCursor(busy).length).toBeLessThan(180);
+  const busy = startPositions().map((_, p) => String(1795762903189000 - p * 3_600_000_000));
+  expect(encodeCursor(busy).length).toBeLessThan(250);
   expect(parseCursor(encodeCursor(busy))).toEqual({ kind: 'positions', positions: busy });
   // Foreign: a plain id of today's servers, a cursor of another layout.
   expect(parseCursor('1795762903189000')).toEqual({ kind: 'foreign' });
@@ -67,16 +67,16 @@ it('cursors: one position per partition, compact, round-trip; old ids and other 
   for (const bad of [
     '',
     'abc',
-    'n16_abc_' + '.'.repeat(3),
-    'n16_%_x',
+    'n24_abc_' + '.'.repeat(3),
+    'n24_%_x',
     '-1',
-    'n16_1_2' + '.'.repeat(15),
+    'n24_1_2' + '.'.repeat(23),
   ]) {
     expect(() => parseCursor(bad), bad).toThrow(InvalidCursorError);
   }
   expect(compareCursors(START, cursor)).toBe(-1);
   expect(compareCursors(cursor, cursor)).toBe(0);
-  expect(PARTITIONS).toBe(16);
+  expect(PARTITIONS).toBe(24);
 });
 
 describeEachBackend('change log', (backend) => {

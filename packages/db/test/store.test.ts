@@ -10,6 +10,7 @@ import {
   LAYOUT,
   LayoutError,
   LEGACY_KEYS,
+  PARTITION_SLOTS,
   PARTITION_TAGS,
   PARTITIONS,
   partitionOf,
@@ -31,7 +32,7 @@ describe('keys', () => {
       keys.accountLog('a.b@c-d_e'),
     ];
     const partition = [keys.log(p), keys.logSeq(p), keys.directory(p), keys.channel('a.b@c-d_e')];
-    expect(generateMulti([...account, ...partition])).toBe(512 + 1024 * p);
+    expect(generateMulti([...account, ...partition])).toBe(PARTITION_SLOTS[p]);
     expect(accountOfChannel(keys.channel('a.b@c'))).toBe('a.b@c');
     expect(accountOfChannel(`t1:${keys.channel('a.b@c')}`, 't1:')).toBe('a.b@c');
     expect(accountOfChannel(keys.profile('alice'))).toBeNull();
@@ -40,11 +41,9 @@ describe('keys', () => {
 
   it('spreads the partitions evenly over the slots, and accounts evenly over the partitions', () => {
     expect(PARTITION_TAGS).toHaveLength(PARTITIONS);
-    expect(ALL_PARTITIONS.map((p) => calculateSlot(keys.log(p)))).toEqual(
-      ALL_PARTITIONS.map((p) => 512 + 1024 * p),
-    );
+    expect(ALL_PARTITIONS.map((p) => calculateSlot(keys.log(p)))).toEqual(PARTITION_SLOTS);
     const counts = new Array<number>(PARTITIONS).fill(0);
-    for (let i = 0; i < 16_000; i++) counts[partitionOf(`user${i}`)]! += 1;
+    for (let i = 0; i < 24_000; i++) counts[partitionOf(`user${i}`)]! += 1;
     for (const count of counts) expect(Math.abs(count - 1000)).toBeLessThan(150);
   });
 
@@ -123,7 +122,7 @@ describeEachBackend('key layout', (backend) => {
     await checkLayout(backend.connect());
     await db.redis.set(keys.layout, 'partitions:32');
     await expect(checkLayout(db)).rejects.toThrow(
-      /layout partitions:32; this version uses partitions:16/,
+      /layout partitions:32; this version uses partitions:24/,
     );
   });
 
