@@ -70,13 +70,20 @@ export class ChangeFeed {
         return;
       }
       // ioredis has re-sent SUBSCRIBE for every channel before 'ready' reaches us; a PING
-      // answered after them proves they are in effect.
-      subscriber
-        .ping()
-        .then(() => {
-          for (const listener of this.listeners) listener.onReconnect?.();
-        })
-        .catch(() => undefined);
+      // answered after them proves they are in effect. A PING that fails (the connection went
+      // again meanwhile) is tried again: listeners wait for onReconnect.
+      const confirm = (attempt: number) => {
+        subscriber.ping().then(
+          () => {
+            for (const listener of this.listeners) listener.onReconnect?.();
+          },
+          () => {
+            if (this.closed || attempt >= 50) return;
+            setTimeout(() => confirm(attempt + 1), Math.min(100 * (attempt + 1), 1000)).unref();
+          },
+        );
+      };
+      confirm(0);
     });
   }
 

@@ -118,7 +118,14 @@ export class ShardedSubscriber extends EventEmitter implements FeedSubscriber {
     if (this.closed || this.connections.get(node) !== redis) return;
     this.connections.delete(node);
     redis.disconnect();
-    for (const [channel, at] of this.channels) if (at === node) this.channels.set(channel, '');
+    let held = false;
+    for (const [channel, at] of this.channels) {
+      if (at !== node) continue;
+      this.channels.set(channel, '');
+      held = true;
+    }
+    // A connection that held no channel (yet) loses nothing: a subscribe on it fails and retries.
+    if (!held && !this.recovering) return;
     this.emit('close');
     this.recovering ??= this.recover().finally(() => {
       this.recovering = null;
@@ -187,9 +194,12 @@ export class ShardedSubscriber extends EventEmitter implements FeedSubscriber {
     );
   }
 
-  /** Answered once every connection has delivered what was published before it. */
+  /** Answered once every connection holding channels has delivered what was published before. */
   async ping(): Promise<string> {
-    await Promise.all([...this.connections.values()].map((redis) => redis.ping()));
+    const holding = new Set(this.channels.values());
+    await Promise.all(
+      [...this.connections].filter(([node]) => holding.has(node)).map(([, redis]) => redis.ping()),
+    );
     return 'PONG';
   }
 

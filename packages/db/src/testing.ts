@@ -259,6 +259,27 @@ export function redisClusterToolsAvailable(): { available: boolean; detail: stri
   return { available: true, detail: server.detail };
 }
 
+/** A master (nothing to wait for) or a replica whose link to its master is up. */
+async function replicaLinked(port: number): Promise<boolean> {
+  const redis = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    const info = await redis.info('replication');
+    if (/role:master/.test(info)) return /connected_slaves:[1-9]/.test(info);
+    return /master_link_status:up/.test(info) && /master_sync_in_progress:0/.test(info);
+  } catch {
+    return false;
+  } finally {
+    redis.disconnect();
+  }
+}
+
 async function clusterStateOk(port: number): Promise<boolean> {
   const redis = new Redis({
     port,
@@ -329,6 +350,14 @@ export async function startOwnedCluster(
     for (const node of started) {
       while (!(await clusterStateOk(node.port))) {
         if (Date.now() > deadline) throw new Error(`cluster node ${node.port} never said ok`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    // Replicas attach after the cluster says ok: wait until each is linked to its master (a
+    // failover test needs them).
+    for (const node of started) {
+      while (!(await replicaLinked(node.port))) {
+        if (Date.now() > deadline) throw new Error(`cluster node ${node.port}: no replication`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
