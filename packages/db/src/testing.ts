@@ -259,8 +259,8 @@ export function redisClusterToolsAvailable(): { available: boolean; detail: stri
   return { available: true, detail: server.detail };
 }
 
-/** A master (nothing to wait for) or a replica whose link to its master is up. */
-async function replicaLinked(port: number): Promise<boolean> {
+/** Asks one node something once (false when it does not answer). */
+async function nodeSays(port: number, check: (redis: Redis) => Promise<boolean>): Promise<boolean> {
   const redis = new Redis({
     port,
     host: '127.0.0.1',
@@ -270,9 +270,7 @@ async function replicaLinked(port: number): Promise<boolean> {
   redis.on('error', () => undefined);
   try {
     await redis.connect();
-    const info = await redis.info('replication');
-    if (/role:master/.test(info)) return /connected_slaves:[1-9]/.test(info);
-    return /master_link_status:up/.test(info) && /master_sync_in_progress:0/.test(info);
+    return await check(redis);
   } catch {
     return false;
   } finally {
@@ -280,24 +278,19 @@ async function replicaLinked(port: number): Promise<boolean> {
   }
 }
 
-async function clusterStateOk(port: number): Promise<boolean> {
-  const redis = new Redis({
-    port,
-    host: '127.0.0.1',
-    lazyConnect: true,
-    retryStrategy: () => null,
+/** A master with a replica, or a replica whose link to its master is up and synced. */
+const replicaLinked = (port: number) =>
+  nodeSays(port, async (redis) => {
+    const info = await redis.info('replication');
+    if (/role:master/.test(info)) return /connected_slaves:[1-9]/.test(info);
+    return /master_link_status:up/.test(info) && /master_sync_in_progress:0/.test(info);
   });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
+
+const clusterStateOk = (port: number) =>
+  nodeSays(port, async (redis) => {
     const info = String(await redis.cluster('INFO'));
     return /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info);
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}
+  });
 
 /**
  * Starts a Redis Cluster of `masters` masters with `replicas` replicas each (3 + 3 by default):
