@@ -22,7 +22,14 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { createAccount, createDb, keys, normalizeForSearch, PRIVATE_FIELDS } from '@namecard/db';
+import {
+  ALL_PARTITIONS,
+  createAccount,
+  createDb,
+  keys,
+  normalizeForSearch,
+  PRIVATE_FIELDS,
+} from '@namecard/db';
 import { benchRedis } from '@namecard/db/testing';
 import { reportRows, type BenchRow } from '@namecard/db/bench-report';
 import { startServer } from '../src/app';
@@ -58,7 +65,8 @@ function bareServer(redisUrl: string) {
     const path = url.split('?')[0];
     if (path === '/healthz') return send(res, 200, { status: (await redis.ping()) && 'ok' });
     const token = (req.headers.authorization ?? '').slice('Bearer '.length);
-    const account = await redis.get(keys.token(sha256(token)));
+    // The token index holds `<account> <ms>`.
+    const account = (await redis.get(keys.token(sha256(token))))?.split(' ')[0];
     if (!account) return send(res, 401, { error: 'unknown token' });
     switch (path) {
       case '/trpc/user.getMyInfo':
@@ -92,14 +100,24 @@ function bareServer(redisUrl: string) {
       case '/trpc/user.search': {
         const { query, limit = 20 } = input(url) as { query: string; limit?: number };
         const hex = Buffer.from(normalizeForSearch(query)).toString('hex');
-        const members = await redis.zrangebylex(
-          keys.directory,
-          `[${hex}`,
-          `(${hex}g`,
-          'LIMIT',
-          0,
-          limit,
-        );
+        // The directory is split into PARTITIONS sorted sets: the first `limit` of each, merged.
+        const lists = await redis
+          .pipeline(
+            ALL_PARTITIONS.map((part) => [
+              'zrangebylex',
+              keys.directory(part),
+              `[${hex}`,
+              `(${hex}g`,
+              'LIMIT',
+              '0',
+              String(limit),
+            ]),
+          )
+          .exec();
+        const members = (lists ?? [])
+          .flatMap(([, list]) => list as string[])
+          .sort()
+          .slice(0, limit);
         const found = members.map((m) => m.slice(m.indexOf('.', 0) + 3));
         const p = redis.pipeline();
         for (const a of found) p.hgetall(keys.profile(a));

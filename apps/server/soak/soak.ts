@@ -22,7 +22,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type AppRouter } from '@namecard/api';
-import { parseEvent } from '@namecard/db';
+import {
+  closeDb,
+  compareCursors,
+  createDb,
+  cursorPosition,
+  keys,
+  lastEventId,
+  parseEvent,
+  partitionOf,
+} from '@namecard/db';
 import { spareTcpPort } from '@namecard/db/testing';
 import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink } from '@trpc/client';
 import { EventSource } from 'eventsource';
@@ -107,7 +116,8 @@ interface Subscriber {
   watch: string[];
   /** Accounts whose events it must get: itself, its friends, the watched ones. */
   interest: Set<string>;
-  firstReady: bigint | null;
+  /** The cursor of its first `ready`. */
+  firstReady: string | null;
   lastId: string | null;
   received: Map<string, number>;
   resyncs: number;
@@ -146,6 +156,8 @@ async function main() {
   const admin = new Redis(redisUrl);
   admin.on('error', () => undefined); // refused until redis-server is up
   await until('redis-server', async () => (await admin.ping().catch(() => '')) === 'PONG');
+  // The store's own view of the data set (cursors, the newest ids of every partition).
+  const store = createDb({ url: redisUrl });
 
   // Two API instances.
   const ports = [await spareTcpPort(), await spareTcpPort()];
@@ -167,6 +179,7 @@ async function main() {
   const stopAll = async () => {
     for (const s of servers) await s.stop();
     admin.disconnect();
+    await closeDb(store);
     await redis.stop();
     rmSync(dir, { recursive: true, force: true });
   };
@@ -244,9 +257,13 @@ async function main() {
           {
             onData: ({ id, data }) => {
               sub.lastId = id;
-              if (data.type === 'ready' && sub.firstReady === null) sub.firstReady = BigInt(id);
+              if (data.type === 'ready' && sub.firstReady === null) sub.firstReady = id;
               if (data.type === 'resync') sub.resyncs++;
-              if (data.type === 'profile') sub.received.set(id, (sub.received.get(id) ?? 0) + 1);
+              if (data.type === 'profile') {
+                // Item ids are cursors; the event's own id is the position in its partition.
+                const key = `${data.account} ${cursorPosition(id, partitionOf(data.account))}`;
+                sub.received.set(key, (sub.received.get(key) ?? 0) + 1);
+              }
             },
             onError: (error) => fail(`subscription ${account}`, error),
           },
@@ -323,7 +340,7 @@ async function main() {
     // Every account's events, from its own log.
     const events = new Map<string, { id: string; account: string; sign: string }[]>();
     for (const account of accounts) {
-      const raw = await admin.zrange(`nc:{${account}}:log`, 0, -1);
+      const raw = await admin.zrange(keys.accountLog(account), 0, -1);
       events.set(
         account,
         raw.map(parseEvent).map((e) => ({ id: e.id, account, sign: e.profile.sign })),
@@ -334,12 +351,11 @@ async function main() {
       const logged = new Set(events.get(account)!.map((e) => e.sign));
       ackedMissing += signs.filter((s) => !logged.has(s)).length;
     }
-    const newest = await admin.get('nc:log:seq');
+    const newest = await lastEventId(store);
     // Let the subscribers catch up with the newest event.
     await until(
       'the subscribers to catch up',
-      () =>
-        subscribers.every((s) => s.lastId !== null && BigInt(s.lastId) >= BigInt(newest ?? '0')),
+      () => subscribers.every((s) => s.lastId !== null && compareCursors(s.lastId, newest) >= 0),
       30_000,
     ).catch((error: unknown) => fail('catch-up', error));
     stopping = true;
@@ -351,8 +367,8 @@ async function main() {
     for (const s of subscribers) {
       for (const account of s.interest) {
         for (const e of events.get(account)!) {
-          if (BigInt(e.id) <= s.firstReady!) continue;
-          if (!s.received.has(e.id)) lost++;
+          if (BigInt(e.id) <= cursorPosition(s.firstReady!, partitionOf(account))) continue;
+          if (!s.received.has(`${account} ${e.id}`)) lost++;
         }
       }
       for (const n of s.received.values()) {

@@ -4,6 +4,8 @@
  */
 import {
   ChangeFeed,
+  checkLayout,
+  isRedisUnavailableError,
   closeDb,
   createDb,
   createRateLimits,
@@ -20,8 +22,12 @@ import { type Logger } from './logger';
 export interface StartOptions {
   port: number;
   host?: string;
-  /** Unset: memory mode. */
+  /** Unset (and no cluster nodes): memory mode. */
   redisUrl?: string | undefined;
+  /** Redis Cluster seed nodes (`host:port`, REDIS_CLUSTER_NODES); takes precedence over redisUrl. */
+  redisClusterNodes?: readonly string[] | undefined;
+  /** Prepended to every key and channel (test suites sharing a cluster keep apart this way). */
+  keyPrefix?: string | undefined;
   /** Memory mode: the in-memory data set to use (tests give each server its own). */
   memoryName?: string;
   adminSecret: string;
@@ -68,6 +74,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const { logger } = options;
   const db = createDb({
     url: options.redisUrl,
+    ...(options.redisClusterNodes?.length ? { clusterNodes: options.redisClusterNodes } : {}),
+    ...(options.keyPrefix ? { keyPrefix: options.keyPrefix } : {}),
     ...(options.memoryName ? { memoryName: options.memoryName } : {}),
     ...(options.logMaxLen ? { logMaxLen: options.logMaxLen } : {}),
     ...(options.subscriptionsPerAccount
@@ -79,6 +87,27 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   });
   // Memory mode: the demo accounts now, the generated users in the background (the mock's Lua
   // VM makes each write take milliseconds; the server answers meanwhile).
+  // A data set in another key layout is refused with a message (LayoutError), not misread. With
+  // Redis not answering yet the server starts anyway (degraded health) and checks once it does.
+  let layoutCheck: NodeJS.Timeout | undefined;
+  try {
+    await checkLayout(db);
+  } catch (error) {
+    if (!isRedisUnavailableError(error)) {
+      await closeDb(db);
+      throw error;
+    }
+    const retry = () => {
+      layoutCheck = setTimeout(() => {
+        checkLayout(db).catch((later: unknown) => {
+          if (isRedisUnavailableError(later)) retry();
+          else logger.error({ err: later }, 'the data set is in another key layout');
+        });
+      }, 2000);
+      layoutCheck.unref();
+    };
+    retry();
+  }
   const demo = db.mode === 'memory' ? await seedDemoAccounts(db) : null;
   const seed = demo ? { users: options.seedUsers ?? 0, demo } : null;
   const stopSeeding = new AbortController();
@@ -116,6 +145,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     (closing ??= (async () => {
       const graceMs = options.shutdownGraceMs ?? 10_000;
       stopSeeding.abort();
+      clearTimeout(layoutCheck);
       const drained = http.close();
       // Live subscriptions are requests that never finish by themselves: end them first.
       await feed.close();

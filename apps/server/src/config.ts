@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   LIMITS,
+  parseClusterNodes,
   DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_RATE_RULES,
   parseRateRule,
@@ -40,6 +41,8 @@ const envSchema = z.object({
     .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
     .optional()
     .or(z.literal('').transform(() => undefined)),
+  /** Redis Cluster: seed nodes, `host:port,host:port` (any of the cluster's). */
+  REDIS_CLUSTER_NODES: z.string().optional(),
   NAMECARD_ADMIN_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Origins allowed to call the API from a browser, comma-separated. */
   NAMECARD_WEB_ORIGIN: z.string().default('http://localhost:3000'),
@@ -76,6 +79,8 @@ export interface ServerConfig {
   port: number;
   host: string;
   redisUrl: string | undefined;
+  /** REDIS_CLUSTER_NODES, parsed (empty: not a cluster). */
+  redisClusterNodes: string[];
   adminSecret: string;
   /** True when the admin secret was made up at start (memory mode without one). */
   adminSecretGenerated: boolean;
@@ -103,7 +108,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     throw new ConfigError(`bad environment: ${lines.join('; ')}`);
   }
   const e = parsed.data;
-  if (e.REDIS_URL && !e.NAMECARD_ADMIN_SECRET) {
+  let redisClusterNodes: string[];
+  try {
+    redisClusterNodes = parseClusterNodes(e.REDIS_CLUSTER_NODES);
+  } catch (error) {
+    throw new ConfigError(`REDIS_CLUSTER_NODES: ${(error as Error).message}`);
+  }
+  if ((e.REDIS_URL || redisClusterNodes.length > 0) && !e.NAMECARD_ADMIN_SECRET) {
     throw new ConfigError('Redis mode needs NAMECARD_ADMIN_SECRET (at least 16 characters)');
   }
   const webOrigins = e.NAMECARD_WEB_ORIGIN.split(',')
@@ -134,13 +145,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     port: e.PORT,
     host: e.HOST,
     redisUrl: e.REDIS_URL,
+    redisClusterNodes,
     adminSecret: e.NAMECARD_ADMIN_SECRET ?? randomBytes(18).toString('base64url'),
     adminSecretGenerated: !e.NAMECARD_ADMIN_SECRET,
     webOrigins,
     seedUsers: e.NAMECARD_SEED_USERS,
     logMaxLen: e.NAMECARD_LOG_MAXLEN,
     subscriptionsPerAccount: e.NAMECARD_SUBSCRIPTIONS_PER_ACCOUNT,
-    secureCookies: (e.NAMECARD_SECURE_COOKIES ?? (e.REDIS_URL ? '1' : '0')) === '1',
+    secureCookies:
+      (e.NAMECARD_SECURE_COOKIES ?? (e.REDIS_URL || redisClusterNodes.length ? '1' : '0')) === '1',
     maxBodyBytes: e.NAMECARD_MAX_BODY_BYTES,
     maxBatch: e.NAMECARD_MAX_BATCH,
     requestTimeoutMs: e.NAMECARD_REQUEST_TIMEOUT_MS,

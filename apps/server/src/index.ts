@@ -3,6 +3,7 @@
  * Settings come from the environment; see config.ts and README.md.
  */
 import { loadConfig, ConfigError } from './config';
+import { LayoutError } from '@namecard/db';
 import { startServer } from './app';
 import { createLogger } from './logger';
 
@@ -18,26 +19,40 @@ async function main() {
     throw error;
   }
   const logger = createLogger(config.logLevel);
-  const mode = config.redisUrl ? 'redis' : 'memory';
-  const running = await startServer({
-    port: config.port,
-    host: config.host,
-    redisUrl: config.redisUrl,
-    adminSecret: config.adminSecret,
-    webOrigins: config.webOrigins,
-    seedUsers: config.seedUsers,
-    logMaxLen: config.logMaxLen,
-    subscriptionsPerAccount: config.subscriptionsPerAccount,
-    secureCookies: config.secureCookies,
-    maxBodyBytes: config.maxBodyBytes,
-    maxBatch: config.maxBatch,
-    requestTimeoutMs: config.requestTimeoutMs,
-    redisTimeoutMs: config.redisTimeoutMs,
-    trustProxy: config.trustProxy,
-    rateRules: config.rateRules,
-    accessLog: config.accessLog,
-    logger,
-  });
+  const mode = config.redisClusterNodes.length
+    ? 'redis cluster'
+    : config.redisUrl
+      ? 'redis'
+      : 'memory';
+  let running;
+  try {
+    running = await startServer({
+      port: config.port,
+      host: config.host,
+      redisUrl: config.redisUrl,
+      redisClusterNodes: config.redisClusterNodes,
+      adminSecret: config.adminSecret,
+      webOrigins: config.webOrigins,
+      seedUsers: config.seedUsers,
+      logMaxLen: config.logMaxLen,
+      subscriptionsPerAccount: config.subscriptionsPerAccount,
+      secureCookies: config.secureCookies,
+      maxBodyBytes: config.maxBodyBytes,
+      maxBatch: config.maxBatch,
+      requestTimeoutMs: config.requestTimeoutMs,
+      redisTimeoutMs: config.redisTimeoutMs,
+      trustProxy: config.trustProxy,
+      rateRules: config.rateRules,
+      accessLog: config.accessLog,
+      logger,
+    });
+  } catch (error) {
+    if (error instanceof LayoutError) {
+      console.error(`namecard-server: ${error.message}`);
+      process.exit(1);
+    }
+    throw error;
+  }
   logger.info({ port: running.port, mode, webOrigins: config.webOrigins }, 'listening');
 
   const lines = [

@@ -79,16 +79,20 @@ const RETURN = frame({ event: 'return', data: '' });
  * The `data:`/`id:` frame of a tracked item, kept per item object: the items live.ts shares
  * between subscribers are frozen, so their JSON cannot change.
  */
-const trackedFrames = new WeakMap<object, { id: string; bytes: Buffer }>();
+const trackedData = new WeakMap<object, Buffer>();
 
-/** A tracked item's frame, encoded once (every socket then takes the same bytes). */
-function trackedFrame(id: string, data: unknown): Buffer {
-  const cacheable = typeof data === 'object' && data !== null && Object.isFrozen(data);
-  const hit = cacheable ? trackedFrames.get(data) : undefined;
-  if (hit && hit.id === id) return hit.bytes;
-  const bytes = Buffer.from(frame({ data: JSON.stringify(data), id }));
-  if (cacheable) trackedFrames.set(data, { id, bytes });
-  return bytes;
+/**
+ * A tracked item's frame: its `data:` line encoded once per (frozen) data object, so every
+ * socket takes the same bytes, then the subscriber's own `id:` (a cursor of the partitions it
+ * has seen, so it differs between subscribers).
+ */
+function trackedFrame(id: string, data: unknown): [Buffer, string] | string {
+  if (typeof data !== 'object' || data === null || !Object.isFrozen(data)) {
+    return frame({ data: JSON.stringify(data), id });
+  }
+  let bytes = trackedData.get(data);
+  if (!bytes) trackedData.set(data, (bytes = Buffer.from(`data: ${JSON.stringify(data)}\n`)));
+  return [bytes, `id: ${id}\n\n\n`];
 }
 
 /** tRPC's `getLastEventId`: the header, else the `lastEventId` or `Last-Event-Id` parameter. */
@@ -247,7 +251,7 @@ export function createLiveSseHandler(options: LiveSseOptions) {
         const step = await iterator.next();
         if (step.done) break;
         const value = step.value;
-        let text: string | Buffer;
+        let text: string | [Buffer, string];
         if (isTrackedEnvelope(value)) {
           text = trackedFrame(value[0], value[1]);
           lastEventId = value[0];
@@ -260,7 +264,16 @@ export function createLiveSseHandler(options: LiveSseOptions) {
               : frame({ data, id: '' }) + frame({ event: 'restore-id', data: '', id: lastEventId });
         }
         stream.lastWrite = performance.now();
-        if (!res.write(text)) await writable(res);
+        let flowing: boolean;
+        if (typeof text === 'string') flowing = res.write(text);
+        else {
+          // Both parts leave in one write to the socket.
+          res.cork();
+          res.write(text[0]);
+          flowing = res.write(text[1]);
+          process.nextTick(() => res.uncork());
+        }
+        if (!flowing) await writable(res);
         if (res.destroyed) break;
       }
       if (!res.destroyed) res.write(RETURN);

@@ -1,9 +1,10 @@
-import { resolveTestRedis, type RealRedisProbe } from '@namecard/db/testing';
+import { resolveTestCluster, resolveTestRedis, type RealRedisProbe } from '@namecard/db/testing';
 import { type TestProject } from 'vitest/node';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     namecardServerRedis: RealRedisProbe;
+    namecardServerCluster: { nodes: string[]; reason: string };
   }
 }
 
@@ -17,7 +18,17 @@ const SERVER_TEST_DB = 8;
  * server) can run at the same time.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const { probe, owned } = await resolveTestRedis(SERVER_TEST_DB);
+  const [{ probe, owned }, cluster] = await Promise.all([
+    resolveTestRedis(SERVER_TEST_DB),
+    resolveTestCluster(),
+  ]);
+  if (cluster.nodes.length === 0) {
+    const say = process.env.CI === 'true' ? console.error : console.warn;
+    say(
+      `\n[namecard/server] no Redis Cluster (${cluster.reason}): its tests ${process.env.CI === 'true' ? 'FAIL (CI=true)' : 'are SKIPPED'}.\n`,
+    );
+  }
+  project.provide('namecardServerCluster', { nodes: cluster.nodes, reason: cluster.reason });
   if (!probe.reachable) {
     if (process.env.CI === 'true') {
       console.error(
@@ -32,6 +43,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   project.provide('namecardServerRedis', probe);
   return async () => {
-    await owned?.stop();
+    await Promise.all([owned?.stop(), cluster.owned?.stop()]);
   };
 }

@@ -21,6 +21,11 @@ export type DemoTokens = Record<DemoAccount, string>;
 export interface TestServerOptions {
   /** Redis mode against this URL (see `realRedisUrl()`); unset: memory mode. */
   redisUrl?: string;
+  /**
+   * Redis Cluster mode against these nodes (see `testCluster()`): the server gets a key prefix
+   * of its own (nothing is flushed: a cluster has only database 0).
+   */
+  clusterNodes?: readonly string[];
   /** Generated users to seed besides alice, bob and carol (default 0). */
   seedUsers?: number;
   logMaxLen?: number;
@@ -59,7 +64,11 @@ export interface TestServer extends RunningServer {
   tokens: DemoTokens;
   /** The memory data set's name (memory mode) or the Redis URL (Redis mode). */
   dataSet: string;
+  /** Cluster mode: the nodes and this data set's key prefix. */
+  cluster?: { nodes: readonly string[]; keyPrefix: string };
 }
+
+let clusterDataSets = 0;
 
 /** A random secret of the length NAMECARD_ADMIN_SECRET needs. */
 const newAdminSecret = () => `test-admin-${crypto.randomUUID()}`;
@@ -75,11 +84,16 @@ const newAdminSecret = () => `test-admin-${crypto.randomUUID()}`;
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const shared = options.shareWith;
   const redisUrl = shared
-    ? shared.db.mode === 'redis'
+    ? shared.db.mode === 'redis' && !shared.cluster
       ? shared.dataSet
       : undefined
     : options.redisUrl;
-  const memoryName = redisUrl ? undefined : shared ? shared.dataSet : newMemoryName();
+  const cluster =
+    shared?.cluster ??
+    (options.clusterNodes && !shared
+      ? { nodes: options.clusterNodes, keyPrefix: `s${process.pid}-${++clusterDataSets}:` }
+      : undefined);
+  const memoryName = redisUrl || cluster ? undefined : shared ? shared.dataSet : newMemoryName();
   const adminSecret = shared?.adminSecret ?? newAdminSecret();
   if (redisUrl && !shared) await flushTestRedis(redisUrl);
 
@@ -87,6 +101,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     port: 0,
     host: '127.0.0.1',
     redisUrl,
+    ...(cluster ? { redisClusterNodes: cluster.nodes, keyPrefix: cluster.keyPrefix } : {}),
     ...(memoryName ? { memoryName } : {}),
     adminSecret,
     seedUsers: options.seedUsers ?? 0,
@@ -105,7 +120,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     // Redis mode does not seed by itself; seed the flushed database the same way memory mode does.
     const seed =
       running.seed ??
-      (redisUrl && !shared ? await seedDemoData(running.db, options.seedUsers ?? 0) : null);
+      ((redisUrl || cluster) && !shared
+        ? await seedDemoData(running.db, options.seedUsers ?? 0)
+        : null);
     let tokens: DemoTokens;
     if (shared) tokens = shared.tokens;
     else if (seed) tokens = demoTokens(seed.demo);
@@ -113,7 +130,13 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       throw new Error(
         'startTestServer: the data set was seeded before, so the demo tokens are unknown',
       );
-    return { ...running, adminSecret, tokens, dataSet: redisUrl ?? memoryName! };
+    return {
+      ...running,
+      adminSecret,
+      tokens,
+      dataSet: redisUrl ?? (cluster ? `cluster ${cluster.keyPrefix}` : memoryName!),
+      ...(cluster ? { cluster } : {}),
+    };
   } catch (error) {
     await running.close();
     throw error;
@@ -257,6 +280,29 @@ export function describeRealRedis(name: string, redis: RealRedis, fn: (url: stri
       });
     }
     fn(redis.url);
+  });
+}
+
+/** The suite's Redis Cluster (nodes; empty with a reason when there is none). */
+export function testCluster(): { nodes: string[]; reason: string } {
+  return inject('namecardServerCluster');
+}
+
+/**
+ * `describe` for tests that need a Redis Cluster; `fn` gets its nodes. Skipped (with a warning)
+ * when there is none, and failing instead when CI=true.
+ */
+export function describeCluster(name: string, fn: (nodes: string[]) => void): void {
+  const cluster = testCluster();
+  const none = cluster.nodes.length === 0;
+  const fail = none && process.env.CI === 'true';
+  describe.skipIf(none && !fail)(`${name} [Redis Cluster ${cluster.nodes[0] ?? '(none)'}]`, () => {
+    if (fail) {
+      beforeAll(() => {
+        throw new Error(`no Redis Cluster (${cluster.reason}) and CI=true: these tests must run`);
+      });
+    }
+    fn(cluster.nodes);
   });
 }
 

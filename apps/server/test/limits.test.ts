@@ -5,7 +5,7 @@
  */
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { lastEventId, type Redis as _Redis } from '@namecard/db';
+import { keys, lastEventId, type Redis as _Redis } from '@namecard/db';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import {
@@ -222,7 +222,7 @@ describeRealRedis('internal errors', redis, (url) => {
     // far as the client is concerned.
     const raw: _Redis = new Redis(url);
     try {
-      await raw.set('nc:{alice}:friends', 'not a set');
+      await raw.set(keys.friends('alice'), 'not a set');
     } finally {
       raw.disconnect();
     }

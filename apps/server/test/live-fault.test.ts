@@ -4,7 +4,7 @@
  * profiles, one through the API and one straight through the store on its own connection (as
  * another instance would). Every acknowledged write must reach the subscriber, once, in order.
  */
-import { readLogSince, updateProfile } from '@namecard/db';
+import { cursorPosition, partitionOf, readLogSince, updateProfile } from '@namecard/db';
 import { expect, it } from 'vitest';
 import { adminClient, describeRealRedis } from './helpers';
 import {
@@ -157,7 +157,8 @@ describeRealRedis('Redis restart under a live subscription', redisServer, () => 
       for (const w of writers) {
         const delivered = sub.profiles(w.account);
         expect(
-          delivered.map((p) => `${p.id} ${p.profile.sign}`),
+          // An item's id is a cursor: its position in the account's partition is the event id.
+          delivered.map((p) => `${cursorPosition(p.id, partitionOf(w.account))} ${p.profile.sign}`),
           `${w.account}: delivered = logged`,
         ).toEqual(
           events.filter((e) => e.account === w.account).map((e) => `${e.id} ${e.profile.sign}`),
@@ -173,7 +174,8 @@ describeRealRedis('Redis restart under a live subscription', redisServer, () => 
         for (const ack of w.acked) {
           const mine = delivered.filter((p) => p.profile.sign === ack.sign);
           expect(mine.map((p) => p.profile.updateTime)).toContain(ack.updateTime);
-          if (ack.id) expect(mine.map((p) => p.id)).toContain(ack.id);
+          const ids = mine.map((p) => cursorPosition(p.id, partitionOf(w.account)).toString());
+          if (ack.id) expect(ids).toContain(ack.id);
         }
         // No write is applied twice: ioredis re-sends the commands that were in flight when the
         // connection dropped (autoResendUnfulfilledCommands), and the write id in the script

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { type AppRouter } from '@namecard/api';
-import { type Profile } from '@namecard/db';
+import { compareCursors, type Profile } from '@namecard/db';
 import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink } from '@trpc/client';
 import { EventSource } from 'eventsource';
 import { Redis } from 'ioredis';
@@ -212,8 +212,9 @@ export const describeItems = (items: readonly LiveEnvelope[]) =>
  */
 export function expectStrictlyIncreasingIds(items: readonly LiveEnvelope[]): void {
   for (let i = 1; i < items.length; i++) {
-    const [prev, cur] = [BigInt(items[i - 1]!.id), BigInt(items[i]!.id)];
-    if (items[i]!.data.type === 'profile' ? !(cur > prev) : !(cur >= prev)) {
+    // Cursors: a profile item is ahead of the one before in its partition and behind in none.
+    const order = compareCursors(items[i]!.id, items[i - 1]!.id);
+    if (items[i]!.data.type === 'profile' ? order !== 1 : !(order >= 0)) {
       throw new Error(
         `item ${i} (id ${items[i]!.id}) does not follow id ${items[i - 1]!.id}: ${describeItems(items)}`,
       );

@@ -4,7 +4,17 @@
  * (trimmed, or reset) gives `resync`; and the client's own reconnect (EventSource's
  * Last-Event-ID) resumes by itself after its connection is cut. Memory mode and real Redis.
  */
-import { lastEventId, keys } from '@namecard/db';
+import {
+  ALL_PARTITIONS,
+  compareCursors,
+  cursorAhead,
+  cursorPosition,
+  encodeCursor,
+  keys,
+  lastEventId,
+  partitionOf,
+  startPositions,
+} from '@namecard/db';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   adminClient,
@@ -131,7 +141,7 @@ function resumeSuite(redisUrls?: { resume: string; smallLog: string; reset: stri
       expect(ready.id).toBe(newest);
       const replayed = again.items.slice(0, again.items.indexOf(ready));
       expect(summary(replayed), describeItems(again.items)).toEqual(expected);
-      expect(replayed.every((i) => BigInt(i.id) > BigInt(last))).toBe(true);
+      expect(replayed.every((i) => compareCursors(i.id, last) === 1)).toBe(true);
       expectStrictlyIncreasingIds(again.items);
 
       // Private fields in replayed events follow the same rule as live ones.
@@ -176,7 +186,7 @@ function resumeSuite(redisUrls?: { resume: string; smallLog: string; reset: stri
     it('lastEventId beyond the newest id (a log that was reset) gives resync, then ready, then live', async () => {
       const { server } = ctx;
       const newest = await lastEventId(server.db);
-      const future = String(BigInt(newest) + 1000n);
+      const future = cursorAhead(newest, 1000n);
       const sub = ctx.subscribe(server.url, { token: server.tokens.alice, lastEventId: future });
       await sub.waitForReady();
       expect(sub.items).toEqual([
@@ -185,7 +195,7 @@ function resumeSuite(redisUrls?: { resume: string; smallLog: string; reset: stri
       ]);
       await ctx.as(server.tokens.bob).user.updateMyInfo.mutate({ sign: 'after resync' });
       const got = await sub.waitForProfile('bob', (p) => p.sign === 'after resync');
-      expect(BigInt(got.id)).toBeGreaterThan(BigInt(newest));
+      expect(compareCursors(got.id, newest)).toBe(1);
     });
 
     it("the client's own reconnect resumes from the last id after its connection is cut", async () => {
@@ -296,19 +306,21 @@ function resumeSuite(redisUrls?: { resume: string; smallLog: string; reset: stri
     it('an id from the old log gives resync; the new log then goes on live', async () => {
       const { server } = ctx;
       const last = await subscribeAndLeave(ctx, [], 'reset');
-      expect(BigInt(last)).toBeGreaterThan(0n);
-      // The log and its counter are gone (e.g. restored from an older backup of the data set).
-      await server.db.redis.del(keys.log, keys.logSeq);
+      const bobs = partitionOf('bob');
+      expect(cursorPosition(last, bobs)).toBeGreaterThan(0n);
+      // The logs and their counters are gone (e.g. restored from an older backup of the data set).
+      for (const p of ALL_PARTITIONS) await server.db.redis.del(keys.log(p), keys.logSeq(p));
       const again = ctx.subscribe(server.url, { token: server.tokens.alice, lastEventId: last });
       await again.waitForReady();
+      const start = encodeCursor(startPositions());
       expect(again.items).toEqual([
-        { id: '0', data: { type: 'resync' } },
-        { id: '0', data: { type: 'ready' } },
+        { id: start, data: { type: 'resync' } },
+        { id: start, data: { type: 'ready' } },
       ]);
       await ctx.as(server.tokens.bob).user.updateMyInfo.mutate({ sign: 'first of the new log' });
       const got = await again.waitForProfile('bob', (p) => p.sign === 'first of the new log');
       // Never an id handed out before: ids follow Redis's clock, not a counter that was reset.
-      expect(BigInt(got.id)).toBeGreaterThan(BigInt(last));
+      expect(cursorPosition(got.id, bobs)).toBeGreaterThan(cursorPosition(last, bobs));
     });
   });
 }

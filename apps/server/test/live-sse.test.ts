@@ -190,7 +190,7 @@ describe('user.onChange over the lean SSE path, next to tRPC’s own handler', (
       await expectSameAnswer(trpc, lean);
       const frames = lean.frames().split('\n\n\n');
       expect(frames[0]).toBe('event: connected\ndata: {"reconnectAfterInactivityMs":40000}');
-      expect(frames[1]).toMatch(/^data: \{"type":"ready"\}\nid: \d+$/);
+      expect(frames[1]).toMatch(/^data: \{"type":"ready"\}\nid: n24_[0-9a-z_.]+$/);
       expect(frames[2]).toMatch(/^data: \{"type":"profile","account":"bob",.*"sign":"from bob"/);
       expect(frames[2]).toContain('"email":"bob@');
       expect(frames[3]).toMatch(/"account":"dave"/);

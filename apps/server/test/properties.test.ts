@@ -409,7 +409,7 @@ async function eventsSince(server: TestServer, after: string): Promise<ProfileCh
     const page = await readLogSince(server.db, after, 1000);
     if (page.events.length === 0) return events;
     events.push(...page.events);
-    after = page.events.at(-1)!.id;
+    after = page.cursor;
   }
 }
 

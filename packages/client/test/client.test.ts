@@ -64,7 +64,7 @@ describe('start: initial sync and callbacks', () => {
     expect(client.status).toBe('live');
     expect(statuses).toEqual(['live']);
     expect(client.account).toBe('alice');
-    expect(client.cursor).toMatch(/^\d+$/);
+    expect(client.cursor).toMatch(/^n24_[0-9a-z]+_[0-9a-z.]+$/);
     expect(client.cached('bob')?.nick).toBe('Bob 鲍勃');
     expect(errors).toEqual([]);
   });

@@ -12,6 +12,7 @@ import {
   getProfiles,
   getProfilesAs,
   keys,
+  PARTITIONS,
   newMemoryName,
   normalizeForSearch,
   searchDirectory,
@@ -163,10 +164,17 @@ async function measure(label: string, db: Db) {
     reads,
     4,
     [
-      'bare ZRANGEBYLEX 20 (same range)',
+      'bare ZRANGEBYLEX 20 (same range, one partition)',
       (i) => {
         const hex = Buffer.from(normalizeForSearch(`bench user ${i % 10}`)).toString('hex');
-        return db.redis.zrangebylex(keys.directory, `[${hex}`, `(${hex}g`, 'LIMIT', 0, 20);
+        return db.redis.zrangebylex(
+          keys.directory(i % PARTITIONS),
+          `[${hex}`,
+          `(${hex}g`,
+          'LIMIT',
+          0,
+          20,
+        );
       },
     ],
     ['searchDirectory page of 20', (i) => searchDirectory(db, `bench user ${i % 10}`, 20)],

@@ -6,11 +6,11 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { LRUCache } from 'lru-cache';
 import { type Db } from './db';
 import { accountMember, nickMember } from './directory';
-import { keys } from './keys';
+import { keys, partitionOf } from './keys';
 import { parseEvent, type ProfileChangeEvent } from './changes';
 import { ACCOUNT_LOG_MAX, eventClock, patchPairs, WRITE_ID_TTL_MS } from './profiles';
-import { runScript } from './scripts';
-import { type ProfilePatch } from './schema';
+import { channelName, publishCommand, runScript } from './scripts';
+import { ACCOUNT_PATTERN, type ProfilePatch } from './schema';
 
 export const hashSecret = (secret: string) => createHash('sha256').update(secret).digest('hex');
 
@@ -41,7 +41,50 @@ export interface CreatedAccount {
   event: ProfileChangeEvent;
 }
 
-/** Creates an account with its token (a new random one when none is given) and its profile. */
+/**
+ * A token claim older than this whose account never got the token (a create that died between
+ * its two steps) may be taken over by another account. Longer than ioredis may hold a command
+ * before resending it, so a create still in flight is never overtaken.
+ */
+export const TOKEN_CLAIM_TTL_MS = 10 * 60_000;
+
+const tokenHolder = (value: string | null) => (value ? (value.split(' ')[0] ?? '') : '');
+
+/**
+ * Claims a token's index entry for `account` (a key of its own slot, apart from the account's).
+ * Throws TokenTakenError when another account holds it, unless that claim is abandoned: older
+ * than TOKEN_CLAIM_TTL_MS and not the token of the account that made it.
+ */
+async function claimToken(db: Db, account: string, tokenHash: string, now: number) {
+  const key = keys.token(tokenHash);
+  const value = `${account} ${now}`;
+  if ((await runScript(db.redis, 'ncClaimToken', [key], [account, value, ''])) === 'ok') return;
+  const held = await db.redis.get(key);
+  const holder = tokenHolder(held);
+  const claimedAt = Number(held?.split(' ')[1] ?? 'NaN');
+  const abandoned =
+    held !== null &&
+    Number.isFinite(claimedAt) &&
+    now - claimedAt > TOKEN_CLAIM_TTL_MS &&
+    (await db.redis.hget(keys.auth(holder), 'tokenHash')) !== tokenHash;
+  if (
+    abandoned &&
+    (await runScript(db.redis, 'ncClaimToken', [key], [account, value, held])) === 'ok'
+  ) {
+    return;
+  }
+  throw new TokenTakenError();
+}
+
+/**
+ * Creates an account with its token (a new random one when none is given) and its profile, in
+ * two steps that each touch one slot: the token's index entry is claimed (TokenTakenError if
+ * another account holds it), then one script writes the profile, auth hash, directory entry,
+ * log entry and event (AccountExistsError if the account exists; the claim is then let go
+ * unless the account holds that token). Sent again with the same `writeId` (a retry, or a
+ * resend by ioredis), both steps answer as the first did. A token resolves only through the
+ * account's auth hash, so a claim whose create never ran authenticates nobody.
+ */
 export async function createAccount(
   db: Db,
   input: { account: string; token?: string | undefined; profile?: ProfilePatch | undefined },
@@ -52,15 +95,23 @@ export async function createAccount(
   const token = input.token ?? newSecret();
   const tokenHash = hashSecret(token);
   const { account } = input;
+  const p = partitionOf(account); // refuses an invalid account id before anything is written
+  try {
+    await claimToken(db, account, tokenHash, Date.now());
+  } catch (error) {
+    if (error instanceof TokenTakenError && (await db.redis.exists(keys.profile(account)))) {
+      throw new AccountExistsError(account);
+    }
+    throw error;
+  }
   const result = await runScript(
     db.redis,
     'ncCreateAccount',
     [
       keys.profile(account),
-      keys.directory,
-      keys.log,
-      keys.logSeq,
-      keys.token(tokenHash),
+      keys.directory(p),
+      keys.log(p),
+      keys.logSeq(p),
       keys.auth(account),
       keys.writes(account),
       keys.accountLog(account),
@@ -69,7 +120,7 @@ export async function createAccount(
       account,
       String(now),
       String(db.logMaxLen),
-      keys.channel(account),
+      channelName(db, keys.channel(account)),
       nickMember(input.profile?.nick ?? '', account),
       accountMember(account),
       tokenHash,
@@ -77,11 +128,16 @@ export async function createAccount(
       String(WRITE_ID_TTL_MS),
       String(db.accountLogMax ?? ACCOUNT_LOG_MAX),
       eventClock(db),
+      publishCommand(db),
       ...patchPairs(input.profile ?? {}),
     ],
   );
-  if (result === 'EXISTS') throw new AccountExistsError(account);
-  if (result === 'TOKEN_TAKEN') throw new TokenTakenError();
+  if (result === 'EXISTS') {
+    if ((await db.redis.hget(keys.auth(account), 'tokenHash')) !== tokenHash) {
+      await runScript(db.redis, 'ncReleaseToken', [keys.token(tokenHash)], [account]);
+    }
+    throw new AccountExistsError(account);
+  }
   return { account, token, event: parseEvent(result) };
 }
 
@@ -117,8 +173,8 @@ export async function accountForToken(db: Db, token: string): Promise<string | n
     if (await holdsToken(db, remembered, tokenHash)) return remembered;
     cache.delete(tokenHash);
   }
-  const account = await db.redis.get(keys.token(tokenHash));
-  if (!account || !(await holdsToken(db, account, tokenHash))) return null;
+  const account = tokenHolder(await db.redis.get(keys.token(tokenHash)));
+  if (!ACCOUNT_PATTERN.test(account) || !(await holdsToken(db, account, tokenHash))) return null;
   cache.set(tokenHash, account);
   return account;
 }
@@ -152,6 +208,7 @@ export async function accountForSession(db: Db, sessionId: string): Promise<stri
   const value = await db.redis.get(keys.session(hashSecret(sessionId)));
   if (!value) return null;
   const [account = '', epoch = '0'] = value.split(' ');
+  if (!ACCOUNT_PATTERN.test(account)) return null;
   return (await sessionEpoch(db, account)) === epoch ? account : null;
 }
 
@@ -185,10 +242,7 @@ export async function rotateToken(
   const oldHash = await db.redis.hget(keys.auth(account), 'tokenHash');
   if (!oldHash) throw new AccountNotFoundError(account);
   // Claims the new token's index entry only if free (or already this account's).
-  const claimed = await db.redis.set(keys.token(tokenHash), account, 'NX');
-  if (!claimed && (await db.redis.get(keys.token(tokenHash))) !== account) {
-    throw new TokenTakenError();
-  }
+  await claimToken(db, account, tokenHash, Date.now());
   // The auth hash is what accountForToken trusts: once it holds the new hash the old token
   // fails, even before its index entry is deleted.
   await db.redis
@@ -196,6 +250,8 @@ export async function rotateToken(
     .hset(keys.auth(account), 'tokenHash', tokenHash)
     .hincrby(keys.auth(account), 'sessionEpoch', 1)
     .exec();
-  if (oldHash !== tokenHash) await db.redis.del(keys.token(oldHash));
+  if (oldHash !== tokenHash) {
+    await runScript(db.redis, 'ncReleaseToken', [keys.token(oldHash)], [account]);
+  }
   return token;
 }

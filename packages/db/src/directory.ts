@@ -1,7 +1,10 @@
 /**
  * The user directory: prefix search on nick and account, case-insensitive and Unicode-normalised.
  *
- * One sorted set, every score 0, searched with ZRANGEBYLEX. A member is
+ * One sorted set per partition (its accounts' entries, written in the same step as their
+ * profiles), every score 0, searched with ZRANGEBYLEX and merged: members are unique across
+ * partitions, so the merged order is the order one set of them all would have, and pages and
+ * cursors are the same whatever the number of partitions. A member is
  * `<hex of the normalised text's UTF-8>.<n|a>.<account>`: hex keeps the order byte-wise and
  * ASCII-only, so real Redis and ioredis-mock (which compares JS strings) order it the same, and a
  * text prefix is a hex prefix. The `.` sorts before every hex digit, so a shorter text comes
@@ -9,7 +12,9 @@
  * script that writes a profile keeps its `n` entry in step with its nick.
  */
 import { type Db } from './db';
-import { keys } from './keys';
+import { InvalidCursorError } from './cursor';
+import { ALL_PARTITIONS, keys } from './keys';
+import { pipelineByNode, repliesOrThrow } from './redis';
 import { readProfiles } from './profiles';
 import { type Profile } from './schema';
 
@@ -48,7 +53,37 @@ function parseMember(member: string): { kind: 'n' | 'a'; account: string } | nul
 const encodeCursor = (member: string) => Buffer.from(member, 'utf8').toString('base64url');
 const decodeCursor = (cursor: string) => Buffer.from(cursor, 'base64url').toString('utf8');
 
-export class InvalidCursorError extends Error {}
+/**
+ * Up to `batch` members in [min, max) of the whole directory, in order: each partition's first
+ * `batch` (one ZRANGEBYLEX each, sent to every node at once) merged, cut where a partition that
+ * had more stops (what lies beyond may interleave with its unread members). `full` says whether
+ * some partition had more.
+ */
+async function readDirectory(
+  db: Db,
+  min: string,
+  max: string,
+  batch: number,
+): Promise<{ members: string[]; full: boolean }> {
+  const lists = repliesOrThrow(
+    await pipelineByNode(
+      db.redis,
+      ALL_PARTITIONS.map((p) => ['zrangebylex', keys.directory(p), min, max, 'LIMIT', 0, batch]),
+    ),
+  ) as string[][];
+  let bound: string | null = null;
+  for (const list of lists) {
+    const lastRead = list[list.length - 1];
+    if (list.length === batch && lastRead !== undefined && (bound === null || lastRead < bound)) {
+      bound = lastRead;
+    }
+  }
+  const merged = lists
+    .flat()
+    .filter((m) => bound === null || m <= bound)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return { members: merged, full: bound !== null };
+}
 
 export interface SearchPage {
   profiles: Profile[];
@@ -82,7 +117,7 @@ export async function searchDirectory(
   const seen = new Set<string>();
   const batch = Math.max(limit * 2, 20);
   for (;;) {
-    const members = await db.redis.zrangebylex(keys.directory, min, max, 'LIMIT', 0, batch);
+    const { members, full } = await readDirectory(db, min, max, batch);
     const parsed = members.map(parseMember);
     const stored = await readProfiles(
       db,
@@ -98,11 +133,11 @@ export async function searchDirectory(
       seen.add(entry.account);
       found.push(profile);
       if (found.length === limit) {
-        const more = i < members.length - 1 || members.length === batch;
+        const more = i < members.length - 1 || full;
         return { profiles: found, nextCursor: more ? encodeCursor(members[i]!) : null };
       }
     }
-    if (members.length < batch) return { profiles: found, nextCursor: null };
+    if (!full) return { profiles: found, nextCursor: null };
     min = `(${members[members.length - 1]}`;
   }
 }

@@ -1,11 +1,12 @@
 /**
  * The change feed: one Redis pub/sub connection per process, shared by every live subscription
- * in it. Each account has its own channel (`nc:{account}:changes`); a channel is subscribed while
+ * in it. Each account has its own channel (`nc:{<partition tag>}:<account>:changes`); a channel is subscribed while
  * at least one watcher wants it (reference-counted) and events are fanned out in process.
  *
  * Pub/sub is at-most-once: when the connection comes back after a drop, ioredis resubscribes and
- * the feed tells every watcher to catch up from the change log (see live.ts), after a PING has
- * proved the resubscription done, so nothing published in between is missed.
+ * the feed tells every watcher to catch up from the change logs (see live.ts), after a PING has
+ * proved the resubscription done, so nothing published in between is missed. On a Redis Cluster
+ * the same holds per shard: see sharded-pubsub.ts.
  *
  * A message for thousands of listeners is handed out in slices of DELIVERY_SLICE listener calls
  * (about a millisecond each), starting after the I/O that came with it and with the event loop
@@ -15,7 +16,7 @@
 import { parseEvent, type ProfileChangeEvent } from './changes';
 import { type Db } from './db';
 import { accountOfChannel, keys } from './keys';
-import { duplicateRedis, type Redis } from './redis';
+import { feedSubscriber, type FeedSubscriber } from './sharded-pubsub';
 
 export interface FeedListener {
   /** A profile change of a watched account. */
@@ -71,7 +72,11 @@ export class ChangeFeed {
   private pumping: NodeJS.Immediate | null = null;
   private drained: (() => void)[] = [];
 
-  constructor(private readonly subscriber: Redis) {
+  constructor(
+    private readonly subscriber: FeedSubscriber,
+    /** The Db's key prefix, which channel names carry too. */
+    private readonly prefix = '',
+  ) {
     subscriber.on('message', (channel: string, message: string) => this.dispatch(channel, message));
     subscriber.on('close', () => {
       // Before the first 'ready' there is nothing to resume (and no onReconnect would follow).
@@ -84,19 +89,27 @@ export class ChangeFeed {
         return;
       }
       // ioredis has re-sent SUBSCRIBE for every channel before 'ready' reaches us; a PING
-      // answered after them proves they are in effect.
-      subscriber
-        .ping()
-        .then(() => this.deliver([...this.listeners], (listener) => listener.onReconnect?.()))
-        .catch(() => undefined);
+      // answered after them proves they are in effect. A PING that fails (the connection went
+      // again meanwhile) is tried again: listeners wait for onReconnect.
+      const confirm = (attempt: number) => {
+        subscriber.ping().then(
+          () => this.deliver([...this.listeners], (listener) => listener.onReconnect?.()),
+          () => {
+            if (this.closed || attempt >= 50) return;
+            setTimeout(() => confirm(attempt + 1), Math.min(100 * (attempt + 1), 1000)).unref();
+          },
+        );
+      };
+      confirm(0);
     });
   }
 
-  /** A feed on its own connection to the Db's Redis (or in-memory data set). */
+  /**
+   * A feed on its own connection to the Db's Redis (or in-memory data set); on a cluster, on
+   * sharded subscriptions to the masters that own the watched channels (sharded-pubsub.ts).
+   */
   static forDb(db: Db): ChangeFeed {
-    return new ChangeFeed(
-      duplicateRedis(db.redis, db.onRedisError ? { onError: db.onRedisError } : {}),
-    );
+    return new ChangeFeed(feedSubscriber(db), db.keyPrefix ?? '');
   }
 
   /**
@@ -150,7 +163,7 @@ export class ChangeFeed {
   }
 
   private dispatch(channel: string, message: string) {
-    const account = accountOfChannel(channel);
+    const account = accountOfChannel(channel, this.prefix);
     const entry = this.channels.get(channel);
     if (!account || !entry) return;
     let type: unknown;
@@ -171,7 +184,7 @@ export class ChangeFeed {
     const fresh: string[] = [];
     const waits: Promise<unknown>[] = [];
     for (const account of accounts) {
-      const name = keys.channel(account);
+      const name = this.prefix + keys.channel(account);
       let entry = this.channels.get(name);
       if (!entry) {
         entry = { listeners: new Set(), subscribed: Promise.resolve() };
@@ -192,7 +205,7 @@ export class ChangeFeed {
   private async unsubscribe(listener: FeedListener, accounts: Iterable<string>) {
     const stale: string[] = [];
     for (const account of accounts) {
-      const name = keys.channel(account);
+      const name = this.prefix + keys.channel(account);
       const entry = this.channels.get(name);
       if (!entry) continue;
       entry.listeners.delete(listener);

@@ -5,7 +5,8 @@
 import { type Db } from './db';
 import { friendsNotice } from './feed';
 import { keys } from './keys';
-import { runScript } from './scripts';
+import { pipelineByNode } from './redis';
+import { channelName, publishCommand, runScript } from './scripts';
 import { LIMITS } from './schema';
 
 export type AddFriendResult = 'added' | 'already' | 'limit';
@@ -17,19 +18,26 @@ export async function addFriend(db: Db, account: string, friend: string): Promis
     db.redis,
     'ncAddFriend',
     [keys.friends(account)],
-    [friend, String(LIMITS.friends), keys.channel(account), friendsNotice(account)],
+    [
+      friend,
+      String(LIMITS.friends),
+      channelName(db, keys.channel(account)),
+      friendsNotice(account),
+      publishCommand(db),
+    ],
   );
   return result as AddFriendResult;
 }
 
 /** Returns whether the friend was on the list. */
 export async function removeFriend(db: Db, account: string, friend: string): Promise<boolean> {
-  const results = await db.redis
-    .multi()
-    .srem(keys.friends(account), friend)
-    .publish(keys.channel(account), friendsNotice(account))
-    .exec();
-  return results?.[0]?.[1] === 1;
+  const result = await runScript(
+    db.redis,
+    'ncRemoveFriend',
+    [keys.friends(account)],
+    [friend, channelName(db, keys.channel(account)), friendsNotice(account), publishCommand(db)],
+  );
+  return result === 'removed';
 }
 
 export async function listFriends(db: Db, account: string): Promise<string[]> {
@@ -48,9 +56,10 @@ export async function ownersSharingPrivateFields(
   const others = [...new Set(owners)].filter((o) => o !== viewer);
   const sharing = new Set<string>([viewer]);
   if (others.length === 0) return sharing;
-  const pipeline = db.redis.pipeline();
-  for (const owner of others) pipeline.sismember(keys.friends(owner), viewer);
-  const results = (await pipeline.exec()) ?? [];
+  const results = await pipelineByNode(
+    db.redis,
+    others.map((owner) => ['sismember', keys.friends(owner), viewer]),
+  );
   results.forEach(([error, isMember], i) => {
     if (error) throw error;
     if (isMember === 1) sharing.add(others[i]!);

@@ -18,11 +18,19 @@
  * events the stream calls `onOverflow` (the server cuts the connection) and ends; the client
  * resumes from its last id.
  */
-import { readAccountsSince, resumePoint, type ProfileChangeEvent } from './changes';
+import {
+  advance,
+  newestPositions,
+  readAccountsSince,
+  resumePoint,
+  type ProfileChangeEvent,
+} from './changes';
+import { compareEventIds, encodeCursor, type Positions } from './cursor';
 import { type Db } from './db';
 import { type ChangeFeed, type FeedListener } from './feed';
 import { listFriends, ownersSharingPrivateFields } from './friends';
-import { keys } from './keys';
+import { keys, partitionOf } from './keys';
+import { isRedisUnavailableError, pipelineByNode } from './redis';
 import { withoutPrivateFields } from './profiles';
 import { type Profile } from './schema';
 import { takeSubscriptionLease } from './subscriptions';
@@ -59,14 +67,19 @@ function profileItem(event: ProfileChangeEvent, full: boolean): LiveItem {
   }));
 }
 
-const itemData = new WeakMap<LiveItem, LiveData>();
+const itemData = new WeakMap<object, LiveData>();
 
-/** An item without its id; the same (frozen) object each time for the same item. */
+/**
+ * An item without its id; the same (frozen) object each time for the same change and
+ * visibility class. Each subscriber's item carries its own id (a cursor of every partition it
+ * has seen), but a profile item's shared, frozen profile identifies the change and the class.
+ */
 export function liveData(item: LiveItem): LiveData {
-  let data = itemData.get(item);
+  const key = item.type === 'profile' ? item.profile : item;
+  let data = itemData.get(key);
   if (!data) {
     const { id: _id, ...rest } = item;
-    itemData.set(item, (data = Object.freeze(rest) as LiveData));
+    itemData.set(key, (data = Object.freeze(rest) as LiveData));
   }
   return data;
 }
@@ -83,6 +96,12 @@ export interface LiveOptions {
   /** Events held for a subscriber that is not reading, before it is cut off. */
   maxQueue?: number;
   onOverflow?: () => void;
+  /**
+   * Whether to catch up from the change logs when the pub/sub connection comes back (default
+   * true). Only tests switch it off, to show that delivery across a failover is lossless because
+   * of it.
+   */
+  catchUpOnReconnect?: boolean;
 }
 
 export const DEFAULT_MAX_QUEUE = 1000;
@@ -91,12 +110,20 @@ export const DEFAULT_MAX_QUEUE = 1000;
 async function existingAccounts(db: Db, accounts: readonly string[]): Promise<string[]> {
   const unique = [...new Set(accounts)];
   if (unique.length === 0) return [];
-  const results = await db.redis.pipeline(unique.map((a) => ['exists', keys.profile(a)])).exec();
+  const results = await pipelineByNode(
+    db.redis,
+    unique.map((a) => ['exists', keys.profile(a)]),
+  );
   return unique.filter((_, i) => {
-    const [error, exists] = results?.[i] ?? [null, 0];
+    const [error, exists] = results[i] ?? [null, 0];
     if (error) throw error;
     return exists === 1;
   });
+}
+
+/** Position by position, the further of two. */
+function furthest(a: Positions, b: Positions): Positions {
+  return a.map((p, i) => (compareEventIds(b[i]!, p) > 0 ? b[i]! : p));
 }
 
 export async function* liveChanges(
@@ -169,7 +196,7 @@ export async function* liveChanges(
         // Friends notices published while the connection was down are lost: read again.
         forgetSharing();
         friendsChanged = true;
-        catchUp = true;
+        catchUp = options.catchUpOnReconnect !== false;
         notify();
       },
       onClose() {
@@ -200,37 +227,54 @@ export async function* liveChanges(
       return events.map((e) => profileItem(e, shares.get(e.account) === true));
     };
 
+    const interestPartitions = () => new Set([...interest].map(partitionOf));
+    const items = (events: ProfileChangeEvent[], viewed: LiveItem[], from: Positions) => {
+      let at = from;
+      return viewed.map((item, i) => {
+        at = advance(at, events[i]!);
+        return { item: { ...item, id: encodeCursor(at) }, at };
+      });
+    };
+
     /**
-     * What was missed since `from` (or a resync item). Returns the newest id and the last id
-     * sent: a catch-up goes on from the latter, so that an account added to the interest later
-     * (a new friend) still gets its events between the two.
+     * What was missed since `from` (or a resync item). Returns the newest positions and the last
+     * ones sent: a catch-up goes on from the latter, so that an account added to the interest
+     * later (a new friend) still gets its events between the two. A partition whose position
+     * was lost but holds nothing this subscriber watches moves on to its newest id quietly.
      */
     async function* resume(
       from: string,
-    ): AsyncGenerator<LiveItem, { newest: bigint; sent: bigint }, undefined> {
-      const { newest, ok } = await resumePoint(db, from);
-      const missed = ok ? await readAccountsSince(db, interest, from, newest) : null;
+    ): AsyncGenerator<LiveItem, { newest: Positions; sent: Positions }, undefined> {
+      const point = await resumePoint(db, from);
+      const newest = point.newestPositions;
+      const watched = interestPartitions();
+      let missed: Awaited<ReturnType<typeof readAccountsSince>> | null = null;
+      const base = [...point.from];
+      if (point.from.length > 0 && !point.lost.some((p) => watched.has(p))) {
+        for (const p of point.lost) base[p] = newest[p]!;
+        missed = await readAccountsSince(db, interest, base, newest);
+      }
       if (!missed || missed.gap) {
         // The stored states the subscriber holds may no longer exist: forget what was kept.
         forgetSharing();
-        yield { id: newest, type: 'resync' };
-        return { newest: BigInt(newest), sent: BigInt(newest) };
+        yield { id: point.newest, type: 'resync' };
+        return { newest, sent: newest };
       }
-      let sent = BigInt(from);
-      for (const item of await view(missed.events)) {
+      let sent = base;
+      for (const { item, at } of items(missed.events, await view(missed.events), base)) {
         yield item;
-        sent = BigInt(item.id);
+        sent = at;
       }
-      return { newest: BigInt(newest), sent };
+      return { newest, sent };
     }
 
-    let last: bigint;
+    let last: Positions;
     if (options.lastEventId != null) {
       last = (yield* resume(options.lastEventId)).newest;
     } else {
-      last = BigInt((await resumePoint(db, '0')).newest);
+      last = await newestPositions(db);
     }
-    yield { id: last.toString(), type: 'ready' };
+    yield { id: encodeCursor(last), type: 'ready' };
 
     while (!ended && !signal?.aborted) {
       if (friendsChanged) {
@@ -247,25 +291,38 @@ export async function* liveChanges(
       }
       if (catchUp) {
         catchUp = false;
-        const { newest, sent } = yield* resume(last.toString());
-        // Go on from the newest id when my friend list has not changed since it was last read
-        // (every notice published before the newest id was read has arrived: the feed's flush);
-        // else from the last id sent, so that a new friend's events between the two are still
-        // replayed. Going on from the newest keeps a quiet subscriber's resume point recent (the
-        // log is trimmed behind it).
+        let resumed: { newest: Positions; sent: Positions };
+        try {
+          // Reads everything before yielding anything: a failure leaves nothing half sent.
+          resumed = yield* resume(encodeCursor(last));
+        } catch (error) {
+          // Redis away or a shard failing over: try again shortly (the feed's reconnect may not
+          // come again), for as long as the subscription runs.
+          if (!isRedisUnavailableError(error) || ended) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          catchUp = true;
+          continue;
+        }
+        const { newest, sent } = resumed;
+        // Go on from the newest ids when my friend list has not changed since it was last read
+        // (every notice published before the newest ids were read has arrived: the feed's
+        // flush); else from the last ids sent, so that a new friend's events between the two
+        // are still replayed. Going on from the newest keeps a quiet subscriber's resume point
+        // recent (the logs are trimmed behind it).
         const settled = (await feed.flush()) && !friendsChanged;
-        if (settled ? newest > last : sent > last) last = settled ? newest : sent;
+        last = furthest(last, settled ? newest : sent);
         continue;
       }
       const event = reconnecting ? undefined : queue.shift();
       if (event) {
-        const id = BigInt(event.id);
-        if (id > last) {
-          last = id;
+        const next = advance(last, event);
+        if (next !== last) {
+          last = next;
+          const id = encodeCursor(last);
           // Whether I may see the owner's private fields is usually known by now: no round trip.
           const shared = sharing.get(event.account);
-          if (shared !== undefined) yield profileItem(event, shared);
-          else for (const item of await view([event])) yield item;
+          if (shared !== undefined) yield { ...profileItem(event, shared), id };
+          else for (const item of await view([event])) yield { ...item, id };
         }
         continue;
       }

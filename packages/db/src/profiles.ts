@@ -4,9 +4,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type Db } from './db';
+import { pipelineByNode } from './redis';
 import { nickMember } from './directory';
-import { keys } from './keys';
-import { runScript } from './scripts';
+import { keys, partitionOf } from './keys';
+import { channelName, publishCommand, runScript } from './scripts';
 import { GENDERS, PRIVATE_FIELDS, PROFILE_FIELDS, type Profile, type ProfilePatch } from './schema';
 import { parseEvent, type ProfileChangeEvent } from './changes';
 
@@ -74,9 +75,10 @@ export interface StoredProfile {
 export async function readProfiles(db: Db, accounts: readonly string[]): Promise<StoredProfile[]> {
   const unique = [...new Set(accounts)];
   if (unique.length === 0) return [];
-  const pipeline = db.redis.pipeline();
-  for (const account of unique) pipeline.hgetall(keys.profile(account));
-  const results = (await pipeline.exec()) ?? [];
+  const results = await pipelineByNode(
+    db.redis,
+    unique.map((account) => ['hgetall', keys.profile(account)]),
+  );
   const out: StoredProfile[] = [];
   results.forEach(([error, hash], i) => {
     if (error) throw error;
@@ -153,14 +155,15 @@ export async function updateProfile(
 ): Promise<ProfileChangeEvent> {
   const pairs = patchPairs(patch);
   const hasNick = patch.nick !== undefined;
+  const partition = partitionOf(account);
   const result = await runScript(
     db.redis,
     'ncUpdateProfile',
     [
       keys.profile(account),
-      keys.directory,
-      keys.log,
-      keys.logSeq,
+      keys.directory(partition),
+      keys.log(partition),
+      keys.logSeq(partition),
       keys.writes(account),
       keys.accountLog(account),
     ],
@@ -168,13 +171,14 @@ export async function updateProfile(
       account,
       String(now),
       String(db.logMaxLen),
-      keys.channel(account),
+      channelName(db, keys.channel(account)),
       hasNick ? nickMember(patch.nick ?? '', account) : '',
       hasNick ? '1' : '0',
       writeId,
       String(WRITE_ID_TTL_MS),
       String(db.accountLogMax ?? ACCOUNT_LOG_MAX),
       eventClock(db),
+      publishCommand(db),
       ...pairs,
     ],
   );

@@ -245,5 +245,13 @@ export const tokenSchema = z
   .max(LIMITS.token, `must be at most ${LIMITS.token} characters`)
   .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 
-/** Event ids are decimal sequence numbers, as strings (SSE ids are strings). */
-export const eventIdSchema = z.string().regex(/^\d{1,20}$/, 'must be an event id');
+/**
+ * Event ids / cursors are opaque strings (see cursor.ts for the format): a cursor of this or
+ * another layout, or an old plain number (both well-formed: resuming from a foreign one answers
+ * `resync`). Kept in step with CURSOR_TEXT in cursor.ts (this module is imported by the web app
+ * and stays free of the store).
+ */
+export const eventIdSchema = z
+  .string()
+  .max(440, 'must be an event id')
+  .regex(/^(?:\d{1,20}|[a-z]\d{1,4}_[0-9a-z]{1,16}_[0-9a-z.]{0,400})$/, 'must be an event id');

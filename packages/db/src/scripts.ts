@@ -5,7 +5,14 @@
  * (fengari's integers are 32-bit: numbers are formatted with %.0f), no error_reply, and missing
  * values are tested with HGET (HMGET's nils differ).
  */
+import { type Db } from './db';
 import { type Redis } from './redis';
+
+/** How scripts publish: SPUBLISH on a cluster (only the owning shard hears it), else PUBLISH. */
+export const publishCommand = (db: Db): string => (db.cluster ? 'SPUBLISH' : 'PUBLISH');
+
+/** The full name of an account's channel (with the Db's key prefix: channels get none from ioredis). */
+export const channelName = (db: Db, channel: string): string => `${db.keyPrefix ?? ''}${channel}`;
 
 const COMMON = `
 local function esc(s)
@@ -62,11 +69,12 @@ local function seen_write(writes_key, write_id, ttl)
   return false
 end
 
--- Gives the change the next event id, logs it (in the global log and in the account's own)
--- and publishes it. The account's log keeps its events still in the global log's window, and at
--- most account_max of them; what the cap drops is noted as the profile's _logFloor, so a reader
--- resuming from before it knows it must resync.
-local function append_event(profile_key, log_key, seq_key, channel, maxlen, account, alog_key, account_max)
+-- Gives the change the next event id of its partition, logs it (in the partition's log and in
+-- the account's own) and publishes it (PUBLISH, or SPUBLISH on a cluster: pub_cmd). The
+-- account's log keeps its events still in the partition log's window, and at most account_max
+-- of them; what the cap drops is noted as the profile's _logFloor, so a reader resuming from
+-- before it knows it must resync.
+local function append_event(profile_key, log_key, seq_key, channel, maxlen, account, alog_key, account_max, pub_cmd)
   local seq = next_event_id(seq_key)
   redis.call('HSET', profile_key, '_seq', seq)
   local event = '{"id":"' .. seq .. '","type":"profile","account":"' .. esc(account) .. '","profile":' .. profile_json(profile_key, account) .. '}'
@@ -87,7 +95,7 @@ local function append_event(profile_key, log_key, seq_key, channel, maxlen, acco
     redis.call('HSET', profile_key, '_logFloor', dropped[2])
     redis.call('ZREMRANGEBYRANK', alog_key, 0, n - cap - 1)
   end
-  redis.call('PUBLISH', channel, event)
+  redis.call(pub_cmd, channel, event)
   return event
 end
 
@@ -120,9 +128,13 @@ end
 `;
 
 /**
- * KEYS: profile, directory, log, logSeq, writes, accountLog
+ * Every key a script touches is in one slot: the account's keys and its partition's directory,
+ * log and sequence all carry the partition's hash tag (see keys.ts), and the channel it
+ * publishes on too (a cluster refuses SPUBLISH to another slot inside a script).
+ *
+ * KEYS: profile, directory, log, logSeq, writes, accountLog (all of one partition)
  * ARGV: account, now, maxlen, channel, nickDirMember ('' = none), hasNick ('1'/'0'), writeId,
- *       writeIdTtlMs, accountLogMax, clock ('' = Redis's TIME), field, value, ...
+ *       writeIdTtlMs, accountLogMax, clock ('' = Redis's TIME), publishCommand, field, value, ...
  * Returns the event JSON, or 'NOT_FOUND'. A write whose id was applied in the last
  * writeIdTtlMs is a resend (ioredis resends commands in flight when a connection drops, even
  * after other writes of the profile went through): it is not applied again, and the answer is
@@ -137,46 +149,86 @@ local prev = tonumber(redis.call('HGET', KEYS[1], 'updateTime') or '0')
 local ut = now
 if prev + 1 > ut then ut = prev + 1 end
 if ARGV[6] == '1' then set_nick_entry(KEYS[1], KEYS[2], ARGV[5]) end
-apply_fields(KEYS[1], 11)
+apply_fields(KEYS[1], 12)
 redis.call('HSET', KEYS[1], 'updateTime', string.format('%.0f', ut))
-return append_event(KEYS[1], KEYS[3], KEYS[4], ARGV[4], ARGV[3], ARGV[1], KEYS[6], ARGV[9])
+return append_event(KEYS[1], KEYS[3], KEYS[4], ARGV[4], ARGV[3], ARGV[1], KEYS[6], ARGV[9], ARGV[11])
 `;
 
 /**
- * KEYS: profile, directory, log, logSeq, token, auth, writes, accountLog
+ * KEYS: profile, directory, log, logSeq, auth, writes, accountLog (all of one partition)
  * ARGV: account, now, maxlen, channel, nickDirMember, accountDirMember, tokenHash, writeId,
- *       writeIdTtlMs, accountLogMax, clock ('' = Redis's TIME), field, value, ...
- * Returns the event JSON, 'EXISTS' or 'TOKEN_TAKEN'; the same write sent again answers the
- * profile's last event.
+ *       writeIdTtlMs, accountLogMax, clock ('' = Redis's TIME), publishCommand, field, value, ...
+ * Returns the event JSON or 'EXISTS'; the same write sent again answers the profile's last
+ * event. The token's index entry (another slot) is claimed before, by createAccount.
  */
 const CREATE = `${COMMON}
 given_clock = ARGV[11]
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  if redis.call('ZSCORE', KEYS[7], ARGV[8]) then return last_event(KEYS[1], ARGV[1]) end
+  if redis.call('ZSCORE', KEYS[6], ARGV[8]) then return last_event(KEYS[1], ARGV[1]) end
   return 'EXISTS'
 end
-if redis.call('EXISTS', KEYS[5]) == 1 then return 'TOKEN_TAKEN' end
-seen_write(KEYS[7], ARGV[8], ARGV[9])
+seen_write(KEYS[6], ARGV[8], ARGV[9])
 redis.call('HSET', KEYS[1], 'createTime', ARGV[2], 'updateTime', ARGV[2])
-apply_fields(KEYS[1], 12)
+apply_fields(KEYS[1], 13)
 set_nick_entry(KEYS[1], KEYS[2], ARGV[5])
 redis.call('ZADD', KEYS[2], 0, ARGV[6])
-redis.call('HSET', KEYS[6], 'tokenHash', ARGV[7])
-redis.call('SET', KEYS[5], ARGV[1])
-return append_event(KEYS[1], KEYS[3], KEYS[4], ARGV[4], ARGV[3], ARGV[1], KEYS[8], ARGV[10])
+redis.call('HSET', KEYS[5], 'tokenHash', ARGV[7])
+return append_event(KEYS[1], KEYS[3], KEYS[4], ARGV[4], ARGV[3], ARGV[1], KEYS[7], ARGV[10], ARGV[12])
+`;
+
+/**
+ * KEYS: token index entry (its value: `<account> <claimed at, ms>`)
+ * ARGV: account, value to store, a stored value the entry may be taken over from ('' = none)
+ * Claims a token's index entry for an account: 'ok' when free, already this account's, or
+ * exactly `takeover` (an abandoned claim, see createAccount); 'taken' otherwise.
+ */
+const CLAIM_TOKEN = `
+local holder = redis.call('GET', KEYS[1])
+if holder then
+  if string.match(holder, '^[^ ]+') == ARGV[1] then return 'ok' end
+  if holder ~= ARGV[3] then return 'taken' end
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return 'ok'
+`;
+
+/**
+ * KEYS: token index entry
+ * ARGV: account
+ * Deletes the entry if (and only if) it names this account: 'ok' or 'kept'.
+ */
+const RELEASE_TOKEN = `
+local holder = redis.call('GET', KEYS[1])
+if holder and string.match(holder, '^[^ ]+') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 'ok'
+end
+return 'kept'
 `;
 
 /**
  * KEYS: friends
- * ARGV: friend, limit, channel, notice
+ * ARGV: friend, limit, channel, notice, publishCommand
  * Returns 'added', 'already' or 'limit'. One step, so parallel adds cannot pass the limit.
  */
 const ADD_FRIEND = `
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 'already' end
 if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 'limit' end
 redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('PUBLISH', ARGV[3], ARGV[4])
+redis.call(ARGV[5], ARGV[3], ARGV[4])
 return 'added'
+`;
+
+/**
+ * KEYS: friends
+ * ARGV: friend, channel, notice, publishCommand
+ * Returns 'removed' or 'absent'; publishes the notice either way.
+ */
+const REMOVE_FRIEND = `
+local removed = redis.call('SREM', KEYS[1], ARGV[1])
+redis.call(ARGV[4], ARGV[2], ARGV[3])
+if removed == 1 then return 'removed' end
+return 'absent'
 `;
 
 /**
@@ -199,7 +251,10 @@ return 'ok'
 
 const SCRIPTS = {
   ncUpdateProfile: { numberOfKeys: 6, lua: UPDATE },
-  ncCreateAccount: { numberOfKeys: 8, lua: CREATE },
+  ncCreateAccount: { numberOfKeys: 7, lua: CREATE },
+  ncClaimToken: { numberOfKeys: 1, lua: CLAIM_TOKEN },
+  ncReleaseToken: { numberOfKeys: 1, lua: RELEASE_TOKEN },
+  ncRemoveFriend: { numberOfKeys: 1, lua: REMOVE_FRIEND },
   ncLease: { numberOfKeys: 1, lua: LEASE },
   ncAddFriend: { numberOfKeys: 1, lua: ADD_FRIEND },
 } as const;

@@ -8,6 +8,7 @@ import { setImmediate } from 'node:timers/promises';
 import { createAccount } from './accounts';
 import { type Db } from './db';
 import { keys } from './keys';
+import { pipelineByNode, repliesOrThrow, type BatchCommand } from './redis';
 import { type ProfilePatch } from './schema';
 
 const LATIN_FIRST = [
@@ -218,11 +219,12 @@ export async function seedDemoAccounts(db: Db): Promise<DemoAccount[] | null> {
     const created = await createAccount(db, { account, profile });
     demo.push({ account, token: created.token, nick: profile.nick ?? '' });
   }
-  const pipeline = db.redis.pipeline();
+  const friendships: BatchCommand[] = [];
   for (const a of DEMO) {
-    for (const b of DEMO) if (a !== b) pipeline.sadd(keys.friends(a.account), b.account);
+    for (const b of DEMO)
+      if (a !== b) friendships.push(['sadd', keys.friends(a.account), b.account]);
   }
-  await pipeline.exec();
+  repliesOrThrow(await pipelineByNode(db.redis, friendships));
   return demo;
 }
 
@@ -260,7 +262,7 @@ export async function seedGeneratedUsers(
   // loop between them (one pipeline of all 14,000 stalled a memory-mode server for ~150 ms).
   const everyone = [...DEMO.map((d) => d.account), ...names];
   for (let start = 0; start < everyone.length; start += 200) {
-    const pipeline = db.redis.pipeline();
+    const commands: BatchCommand[] = [];
     for (const account of everyone.slice(start, start + 200)) {
       const count = 3 + Math.floor(rand() * 8);
       const friends = new Set<string>();
@@ -268,9 +270,9 @@ export async function seedGeneratedUsers(
         const friend = everyone[Math.floor(rand() * everyone.length)]!;
         if (friend !== account) friends.add(friend);
       }
-      if (friends.size > 0) pipeline.sadd(keys.friends(account), ...friends);
+      if (friends.size > 0) commands.push(['sadd', keys.friends(account), ...friends]);
     }
-    await pipeline.exec();
+    repliesOrThrow(await pipelineByNode(db.redis, commands));
     await setImmediate();
     if (signal?.aborted) return;
   }

@@ -1,7 +1,7 @@
 /**
  * Login-time sync (NIM's onmyinfo + incremental onusers): my profile, and my friends' profiles
- * that changed after a cursor, in bounded pages. The cursor is an event id, read before the
- * profiles on the first page and carried by the later ones, so it can be passed as
+ * that changed after a cursor, in bounded pages. The cursor (cursor.ts: a position in every
+ * partition) is read before the profiles on the first page and carried by the later ones, so it can be passed as
  * `lastEventId` to the live subscription with no gap between the two.
  *
  * A page covers the next `limit` friends in account order (a continuation token, `nextPage`,
@@ -12,7 +12,14 @@
  */
 import { resumePoint } from './changes';
 import { type Db } from './db';
-import { InvalidCursorError } from './directory';
+import {
+  compareEventIds,
+  InvalidCursorError,
+  isWellFormedCursor,
+  parseCursor,
+  type Positions,
+} from './cursor';
+import { partitionOf } from './keys';
 import { listFriends } from './friends';
 import { getProfile, readProfiles } from './profiles';
 import { LIMITS, type Profile } from './schema';
@@ -21,7 +28,7 @@ import { viewProfiles } from './visibility';
 export interface SyncResult {
   myInfo: Profile;
   users: Profile[];
-  /** The event id to pass as the next `since`, or as `lastEventId` to `user.onChange`. */
+  /** The cursor to pass as the next `since`, or as `lastEventId` to `user.onChange`. */
   cursor: string;
   /** True when `users` holds every friend (no `since`, or one that no longer exists). */
   full: boolean;
@@ -38,9 +45,9 @@ export interface SyncOptions {
 }
 
 interface PageState {
-  /** The sync's cursor (event id). */
+  /** The sync's cursor. */
   c: string;
-  /** Changed after this event id; null: every friend. */
+  /** Changed after this cursor; null: every friend. */
   s: string | null;
   /** The last friend of the previous page. */
   a: string;
@@ -51,7 +58,8 @@ const encodePage = (state: PageState) => Buffer.from(JSON.stringify(state)).toSt
 function decodePage(token: string): PageState {
   try {
     const raw = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Partial<PageState>;
-    const isId = (v: unknown): v is string => typeof v === 'string' && /^\d{1,20}$/.test(v);
+    const isId = (v: unknown): v is string =>
+      typeof v === 'string' && isWellFormedCursor(v) && parseCursor(v).kind === 'positions';
     if (isId(raw.c) && (raw.s === null || isId(raw.s)) && typeof raw.a === 'string') {
       return { c: raw.c, s: raw.s, a: raw.a };
     }
@@ -80,8 +88,14 @@ export async function syncUser(
   const friends = (await listFriends(db, account)).filter((f) => f > state.a);
   const page = friends.slice(0, limit);
   const stored = await readProfiles(db, page);
-  const after = state.s === null ? -1n : BigInt(state.s);
-  const changed = stored.filter((f) => BigInt(f.seq) > after).map((f) => f.profile);
+  const after = state.s === null ? null : (parseCursor(state.s) as { positions: Positions });
+  const changed = stored
+    .filter(
+      (f) =>
+        after === null ||
+        compareEventIds(f.seq, after.positions[partitionOf(f.profile.account)]!) > 0,
+    )
+    .map((f) => f.profile);
   const last = page[page.length - 1];
   return {
     myInfo,

@@ -5,7 +5,10 @@
  * Redis unless NAMECARD_TEST_REDIS_URL points at it).
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
 export interface RealRedisProbe {
@@ -109,10 +112,14 @@ export function startOwnedRedisOn(port: number, timeoutMs = 10_000): Promise<Own
   return spawnRedis(port, timeoutMs);
 }
 
-async function spawnRedis(port: number, timeoutMs: number): Promise<OwnedRedis> {
+async function spawnRedis(
+  port: number,
+  timeoutMs: number,
+  extra: readonly string[] = [],
+): Promise<OwnedRedis> {
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -132,7 +139,8 @@ async function spawnRedis(port: number, timeoutMs: number): Promise<OwnedRedis> 
   const answered = (async () => {
     for (;;) {
       if (exitedAt !== null) throw new Error(`redis-server on port ${port} exited: ${output}`);
-      if ((await probeRealRedis(`${url}/1`, 300)).reachable) return;
+      // (Database 0: a cluster node has no other.)
+      if ((await probeRealRedis(`${url}/0`, 300)).reachable) return;
       if (Date.now() > deadline) {
         throw new Error(`redis-server on port ${port} did not answer PING: ${output}`);
       }
@@ -230,4 +238,152 @@ export async function benchRedis(defaultDb: number): Promise<BenchRedis> {
   }
   const owned = await startOwnedRedis();
   return { url: `${owned.baseUrl}/${defaultDb}`, release: () => owned.stop() };
+}
+
+/** A Redis Cluster a test run started and owns: masters with a replica each, on spare ports. */
+export interface OwnedCluster {
+  /** `host:port` of every node (masters first, as created). */
+  nodes: string[];
+  /** The redis-server of each node, by `host:port`. */
+  processes: Map<string, OwnedRedis>;
+  /** Stops every node (by PID) and removes the cluster's files. */
+  stop(): Promise<void>;
+}
+
+/** Whether `redis-server` and `redis-cli` are on PATH (a cluster needs both). */
+export function redisClusterToolsAvailable(): { available: boolean; detail: string } {
+  const server = redisServerAvailable();
+  if (!server.available) return server;
+  const cli = spawnSync('redis-cli', ['--version'], { encoding: 'utf8' });
+  if (cli.error) return { available: false, detail: `redis-cli: ${cli.error.message}` };
+  return { available: true, detail: server.detail };
+}
+
+/** Asks one node something once (false when it does not answer). */
+async function nodeSays(port: number, check: (redis: Redis) => Promise<boolean>): Promise<boolean> {
+  const redis = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    return await check(redis);
+  } catch {
+    return false;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** A master with a replica, or a replica whose link to its master is up and synced. */
+const replicaLinked = (port: number) =>
+  nodeSays(port, async (redis) => {
+    const info = await redis.info('replication');
+    if (/role:master/.test(info)) return /connected_slaves:[1-9]/.test(info);
+    return /master_link_status:up/.test(info) && /master_sync_in_progress:0/.test(info);
+  });
+
+const clusterStateOk = (port: number) =>
+  nodeSays(port, async (redis) => {
+    const info = String(await redis.cluster('INFO'));
+    return /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info);
+  });
+
+/**
+ * Starts a Redis Cluster of `masters` masters with `replicas` replicas each (3 + 3 by default):
+ * `redis-server --cluster-enabled yes` on spare ports (with their own cluster bus ports), joined
+ * by `redis-cli --cluster create ... --cluster-replicas <replicas> --cluster-yes`, and waits until
+ * every node says `cluster_state:ok`. Node timeout 2 s, so a failover takes a few seconds.
+ */
+export async function startOwnedCluster(
+  options: { masters?: number; replicas?: number; timeoutMs?: number } = {},
+): Promise<OwnedCluster> {
+  const masters = options.masters ?? 3;
+  const replicas = options.replicas ?? 1;
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const dir = await mkdtemp(join(tmpdir(), 'namecard-cluster-'));
+  const processes = new Map<string, OwnedRedis>();
+  const stop = async () => {
+    await Promise.all([...processes.values()].map((p) => p.stop()));
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    const count = masters * (1 + replicas);
+    const started = await Promise.all(
+      Array.from({ length: count }, async () => {
+        const [port, busPort] = [await spareTcpPort(), await spareTcpPort()];
+        return spawnRedis(port, 10_000, [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-port',
+          String(busPort),
+          '--cluster-config-file',
+          join(dir, `nodes-${port}.conf`),
+          '--cluster-node-timeout',
+          '2000',
+          '--dir',
+          dir,
+        ]);
+      }),
+    );
+    for (const node of started) processes.set(`127.0.0.1:${node.port}`, node);
+    const nodes = [...processes.keys()];
+    const created = spawnSync(
+      'redis-cli',
+      ['--cluster', 'create', ...nodes, '--cluster-replicas', String(replicas), '--cluster-yes'],
+      { encoding: 'utf8', timeout: timeoutMs },
+    );
+    if (created.status !== 0) {
+      throw new Error(`redis-cli --cluster create failed: ${created.stderr || created.stdout}`);
+    }
+    const deadline = Date.now() + timeoutMs;
+    for (const node of started) {
+      while (!(await clusterStateOk(node.port))) {
+        if (Date.now() > deadline) throw new Error(`cluster node ${node.port} never said ok`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    // Replicas attach after the cluster says ok: wait until each is linked to its master (a
+    // failover test needs them).
+    for (const node of started) {
+      while (!(await replicaLinked(node.port))) {
+        if (Date.now() > deadline) throw new Error(`cluster node ${node.port}: no replication`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    return { nodes, processes, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/**
+ * The Redis Cluster of a test suite (called by the vitest global setups): the nodes of
+ * `NAMECARD_TEST_CLUSTER_NODES` when set (`host:port,...`; suites keep apart by key prefix, so
+ * nothing is flushed), otherwise a cluster of the suite's own (3 masters + 3 replicas), stopped
+ * at teardown. Never throws: `nodes` is empty (with a reason) when neither works.
+ */
+export async function resolveTestCluster(): Promise<{
+  nodes: string[];
+  reason: string;
+  owned: OwnedCluster | null;
+}> {
+  const explicit = process.env.NAMECARD_TEST_CLUSTER_NODES;
+  if (explicit) return { nodes: explicit.split(',').map((n) => n.trim()), reason: '', owned: null };
+  const tools = redisClusterToolsAvailable();
+  if (!tools.available) return { nodes: [], reason: tools.detail, owned: null };
+  try {
+    const owned = await startOwnedCluster();
+    return { nodes: owned.nodes, reason: '', owned };
+  } catch (error) {
+    return {
+      nodes: [],
+      reason: error instanceof Error ? error.message : String(error),
+      owned: null,
+    };
+  }
 }

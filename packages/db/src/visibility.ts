@@ -5,6 +5,7 @@
 import { type Db } from './db';
 import { ownersSharingPrivateFields } from './friends';
 import { keys } from './keys';
+import { pipelineByNode, type BatchCommand } from './redis';
 import { toProfile, withoutPrivateFields } from './profiles';
 import { type Profile } from './schema';
 
@@ -34,12 +35,12 @@ export async function getProfilesAs(
 ): Promise<Profile[]> {
   const unique = [...new Set(accounts)];
   if (unique.length === 0) return [];
-  const pipeline = db.redis.pipeline();
+  const commands: BatchCommand[] = [];
   for (const account of unique) {
-    pipeline.hgetall(keys.profile(account));
-    if (account !== viewer) pipeline.sismember(keys.friends(account), viewer);
+    commands.push(['hgetall', keys.profile(account)]);
+    if (account !== viewer) commands.push(['sismember', keys.friends(account), viewer]);
   }
-  const results = (await pipeline.exec()) ?? [];
+  const results = await pipelineByNode(db.redis, commands);
   const out: Profile[] = [];
   let at = 0;
   for (const account of unique) {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   AccountExistsError,
   SESSION_TTL_SECONDS,
+  TOKEN_CLAIM_TTL_MS,
   TokenTakenError,
   accountForSession,
   accountForToken,
@@ -11,13 +12,15 @@ import {
   getProfile,
   hashSecret,
   keys,
+  encodeCursor,
   lastEventId,
+  startPositions,
   newSecret,
   secretsEqual,
   tokenSchema,
 } from '../src';
 import { describeEachBackend } from './backends';
-import { createUser, dumpRedis } from './util';
+import { createUser, dumpRedis, newestIdOf } from './util';
 
 describe('secrets', () => {
   it('hashes with SHA-256 hex and compares by value', () => {
@@ -53,7 +56,7 @@ describeEachBackend('accounts', (backend) => {
     expect(created.account).toBe('alice');
     expect(created.token).toBe('alice-secret-token-1234');
     expect(created.event).toMatchObject({ type: 'profile', account: 'alice' });
-    expect(created.event.id).toBe(await lastEventId(db));
+    expect(created.event.id).toBe(await newestIdOf(db, 'alice'));
     const expected = {
       account: 'alice',
       nick: 'Alice',
@@ -96,7 +99,7 @@ describeEachBackend('accounts', (backend) => {
       'w-1',
     );
     expect(again.event).toEqual(first.event);
-    expect(await lastEventId(db)).toBe(first.event.id);
+    expect(await newestIdOf(db, 'resent')).toBe(first.event.id);
     await expect(
       createAccount(db, { account: 'resent', token: 'resent-token-0123456789' }, 3000, 'w-2'),
     ).rejects.toBeInstanceOf(AccountExistsError);
@@ -116,7 +119,7 @@ describeEachBackend('accounts', (backend) => {
     expect(await dumpRedis(db.redis)).toEqual(before);
     expect(await accountForToken(db, 'another-token-abcdefgh')).toBeNull();
     expect((await getProfile(db, 'alice'))?.nick).toBe('Alice');
-    expect(await lastEventId(db)).toBe(created.event.id);
+    expect(await newestIdOf(db, 'alice')).toBe(created.event.id);
   });
 
   it('rejects a token another account uses with TokenTakenError and creates nothing', async () => {
@@ -133,7 +136,7 @@ describeEachBackend('accounts', (backend) => {
     expect(await dumpRedis(db.redis)).toEqual(before);
     expect(await getProfile(db, 'bob')).toBeNull();
     expect(await accountForToken(db, 'shared-token-0123456789')).toBe('alice');
-    expect(await lastEventId(db)).toBe(created.event.id);
+    expect(await newestIdOf(db, 'alice')).toBe(created.event.id);
   });
 
   it('resolves the right token to its account and any other token to null', async () => {
@@ -211,6 +214,70 @@ describeEachBackend('accounts', (backend) => {
     await expect(createAccount(db, { account: 'x'.repeat(33) })).rejects.toThrow(
       /invalid account id/,
     );
-    expect(await lastEventId(db)).toBe('0');
+    expect(await lastEventId(db)).toBe(encodeCursor(startPositions()));
+    expect(await dumpRedis(db.redis)).toEqual(new Map());
+  });
+});
+
+describeEachBackend('tokens and sessions on their own keys', (backend) => {
+  it('a token or session entry naming a bad account id resolves to nobody (never an error)', async () => {
+    const { db } = backend;
+    await db.redis.set(keys.token(hashSecret('broken-token-0123456789')), 'bad}id 1');
+    expect(await accountForToken(db, 'broken-token-0123456789')).toBeNull();
+    const session = 'broken-session-0123456789';
+    await db.redis.set(keys.session(hashSecret(session)), '{x} 0');
+    expect(await accountForSession(db, session)).toBeNull();
+  });
+
+  it('a token claim whose create died is taken over once it is old, never while it may be in flight', async () => {
+    const { db } = backend;
+    const token = 'claimed-token-0123456789';
+    // A create that claimed the token and died before writing its account.
+    await db.redis.set(keys.token(hashSecret(token)), `ghost ${Date.now()}`);
+    await expect(createAccount(db, { account: 'bob', token })).rejects.toBeInstanceOf(
+      TokenTakenError,
+    );
+    expect(await accountForToken(db, token)).toBeNull();
+    await db.redis.set(
+      keys.token(hashSecret(token)),
+      `ghost ${Date.now() - TOKEN_CLAIM_TTL_MS - 1000}`,
+    );
+    await createAccount(db, { account: 'bob', token });
+    expect(await accountForToken(db, token)).toBe('bob');
+    // A live account's token is never taken over, however old its entry.
+    await db.redis.set(
+      keys.token(hashSecret(token)),
+      `bob ${Date.now() - 10 * TOKEN_CLAIM_TTL_MS}`,
+    );
+    await expect(createAccount(db, { account: 'carol', token })).rejects.toBeInstanceOf(
+      TokenTakenError,
+    );
+    expect(await accountForToken(db, token)).toBe('bob');
+  });
+
+  it('racing creates: of two accounts with one token, or one account with two tokens, one wins', async () => {
+    const { db } = backend;
+    const other = backend.connect();
+    const sameToken = await Promise.allSettled([
+      createAccount(db, { account: 'r1', token: 'race-token-0123456789' }),
+      createAccount(other, { account: 'r2', token: 'race-token-0123456789' }),
+    ]);
+    expect(sameToken.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const winner = sameToken[0].status === 'fulfilled' ? 'r1' : 'r2';
+    expect(await accountForToken(db, 'race-token-0123456789')).toBe(winner);
+
+    const sameAccount = await Promise.allSettled([
+      createAccount(db, { account: 'r3', token: 'first-token-0123456789' }),
+      createAccount(other, { account: 'r3', token: 'second-token-0123456789' }),
+    ]);
+    expect(sameAccount.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const tokens = ['first-token-0123456789', 'second-token-0123456789'];
+    const resolved = await Promise.all(tokens.map((t) => accountForToken(db, t)));
+    expect(resolved.filter((a) => a === 'r3')).toHaveLength(1);
+    expect(resolved.filter((a) => a === null)).toHaveLength(1);
+    // The loser's claim was let go: its token is free for another account.
+    const free = tokens[resolved.indexOf(null)]!;
+    await createAccount(db, { account: 'r4', token: free });
+    expect(await accountForToken(db, free)).toBe('r4');
   });
 });

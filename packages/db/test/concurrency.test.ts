@@ -5,15 +5,9 @@
  * increasing with the event id however the clients' clocks disagree.
  */
 import { expect, it } from 'vitest';
-import {
-  compareEventIds,
-  getProfile,
-  lastEventId,
-  updateProfile,
-  type ProfileChangeEvent,
-} from '../src';
+import { compareEventIds, getProfile, updateProfile, type ProfileChangeEvent } from '../src';
 import { describeEachBackend } from './backends';
-import { createUser, readWholeLog } from './util';
+import { createUser, readWholeLog, newestIdOf } from './util';
 
 const WRITES_PER_CLIENT = 100;
 const T0 = 1_700_000_000_000;
@@ -61,7 +55,7 @@ describeEachBackend('concurrent writers', (backend) => {
     // Ids: unique, after the create event, the last one the newest.
     expect(new Set(all.map((e) => e.id)).size).toBe(2 * WRITES_PER_CLIENT);
     expect(BigInt(all[0]!.id)).toBeGreaterThan(BigInt(created.event.id));
-    expect(await lastEventId(a)).toBe(all.at(-1)!.id);
+    expect(await newestIdOf(a, 'shared')).toBe(all.at(-1)!.id);
 
     // Each client's writes were applied in the order it issued them.
     const increasing = (events: ProfileChangeEvent[]) =>

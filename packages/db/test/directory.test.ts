@@ -8,7 +8,7 @@ import {
   type Db,
 } from '../src';
 import { describeEachBackend } from './backends';
-import { accountsOf, createUser, searchAllPages } from './util';
+import { accountsOf, createUser, searchAllPages, directoryOf } from './util';
 
 describe('normalizeForSearch', () => {
   it('folds case, accents, compatibility forms and whitespace', () => {
@@ -91,12 +91,12 @@ describeEachBackend('directory', (backend) => {
     const { db } = backend;
     await createUser(db, 'acc1', { nick: 'Oldname' });
     expect(await search(db, 'old')).toEqual(['acc1']);
-    const entriesBefore = await db.redis.zcard(keys.directory);
+    const entriesBefore = await db.redis.zcard(directoryOf('acc1'));
 
     await updateProfile(db, 'acc1', { nick: 'Newname' });
     expect(await search(db, 'old')).toEqual([]);
     expect(await search(db, 'new')).toEqual(['acc1']);
-    expect(await db.redis.zcard(keys.directory)).toBe(entriesBefore);
+    expect(await db.redis.zcard(directoryOf('acc1'))).toBe(entriesBefore);
 
     // A patch without nick leaves the entry alone.
     await updateProfile(db, 'acc1', { sign: 'still here' });
@@ -105,17 +105,17 @@ describeEachBackend('directory', (backend) => {
     await updateProfile(db, 'acc1', { nick: '' });
     expect(await search(db, 'new')).toEqual([]);
     expect(await search(db, 'acc')).toEqual(['acc1']);
-    expect(await db.redis.zcard(keys.directory)).toBe(entriesBefore - 1);
+    expect(await db.redis.zcard(directoryOf('acc1'))).toBe(entriesBefore - 1);
 
     await updateProfile(db, 'acc1', { nick: 'Back Again' });
     expect(await search(db, 'back')).toEqual(['acc1']);
-    expect(await db.redis.zcard(keys.directory)).toBe(entriesBefore);
+    expect(await db.redis.zcard(directoryOf('acc1'))).toBe(entriesBefore);
   });
 
   it('a nick that folds to nothing indexes no nick entry', async () => {
     const { db } = backend;
     await createUser(db, 'spacey', { nick: '   ' });
-    expect(await db.redis.zcard(keys.directory)).toBe(1);
+    expect(await db.redis.zcard(directoryOf('spacey'))).toBe(1);
     expect(await search(db, 'spa')).toEqual(['spacey']);
   });
 

@@ -1,5 +1,5 @@
 import { type TestProject } from 'vitest/node';
-import { resolveTestRedis } from '../src/testing';
+import { resolveTestCluster, resolveTestRedis } from '../src/testing';
 import { TEST_REDIS_DB } from './real-redis';
 
 /**
@@ -8,7 +8,23 @@ import { TEST_REDIS_DB } from './real-redis';
  * result reaches every test file through provide/inject.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const { probe, owned } = await resolveTestRedis(TEST_REDIS_DB);
+  const [{ probe, owned }, cluster] = await Promise.all([
+    resolveTestRedis(TEST_REDIS_DB),
+    resolveTestCluster(),
+  ]);
+  if (cluster.nodes.length === 0) {
+    if (process.env.CI === 'true') {
+      console.error(
+        `\n[namecard/db] no Redis Cluster (${cluster.reason}); CI=true, so the cluster tests will FAIL.\n`,
+      );
+    } else {
+      console.warn(
+        `\n[namecard/db] WARNING: Redis Cluster tests were SKIPPED (${cluster.reason}). ` +
+          'Install redis-server and redis-cli or set NAMECARD_TEST_CLUSTER_NODES.\n',
+      );
+    }
+  }
+  project.provide('namecardCluster', { nodes: cluster.nodes, reason: cluster.reason });
   if (!probe.reachable) {
     if (process.env.CI === 'true') {
       console.error(
@@ -23,6 +39,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   project.provide('namecardRealRedis', probe);
   return async () => {
-    await owned?.stop();
+    await Promise.all([owned?.stop(), cluster.owned?.stop()]);
   };
 }

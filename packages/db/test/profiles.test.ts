@@ -14,7 +14,7 @@ import {
   type ProfilePatch,
 } from '../src';
 import { describeEachBackend } from './backends';
-import { accountsOf, createUser, dumpRedis, readWholeLog } from './util';
+import { accountsOf, createUser, dumpRedis, readWholeLog, newestIdOf } from './util';
 
 const T0 = 1_700_000_000_000;
 
@@ -135,7 +135,7 @@ describeEachBackend('profiles', (backend) => {
     const first = await updateProfile(db, 'alice', { sign: 'once' }, T0 + 10, 'write-1');
     const again = await updateProfile(db, 'alice', { sign: 'once' }, T0 + 20, 'write-1');
     expect(again).toEqual(first);
-    expect(await lastEventId(db)).toBe(first.id);
+    expect(await newestIdOf(db, 'alice')).toBe(first.id);
     expect((await getProfile(db, 'alice'))?.updateTime).toBe(T0 + 10);
     const next = await updateProfile(db, 'alice', { sign: 'twice' }, T0 + 30, 'write-2');
     expect(BigInt(next.id)).toBeGreaterThan(BigInt(first.id));
@@ -153,7 +153,7 @@ describeEachBackend('profiles', (backend) => {
     const resent = await updateProfile(db, 'alice', { sign: 'one' }, T0 + 10, 'write-1');
     expect(resent).toEqual(second);
     expect(await getProfile(db, 'alice')).toMatchObject({ sign: 'two', updateTime: T0 + 20 });
-    expect(await lastEventId(db)).toBe(second.id);
+    expect(await newestIdOf(db, 'alice')).toBe(second.id);
     // A write id is remembered for a while, then forgotten (the set does not grow for ever).
     expect(await db.redis.pttl(keys.writes('alice'))).toBeGreaterThan(WRITE_ID_TTL_MS - 60_000);
     expect(await db.redis.zcard(keys.writes('alice'))).toBe(3);

@@ -10,6 +10,8 @@ export const TEST_REDIS_DB = 9;
 declare module 'vitest' {
   export interface ProvidedContext {
     namecardRealRedis: RealRedisProbe;
+    /** The suite's Redis Cluster nodes (empty when there is none, with the reason). */
+    namecardCluster: { nodes: string[]; reason: string };
   }
 }
 

@@ -1,6 +1,14 @@
 /** Small helpers shared by the store tests. */
+import { type Cluster } from 'ioredis';
 import {
+  advance,
   createAccount,
+  encodeCursor,
+  feedSubscriber,
+  isCluster,
+  parseCursor,
+  keys,
+  partitionOf,
   readLogSince,
   searchDirectory,
   type CreatedAccount,
@@ -11,10 +19,19 @@ import {
   type Redis,
 } from '../src';
 
-/** Every key of the current database with its value, whatever its type (sorted by key). */
+/** The keys of the data set: of the current database, or on a cluster of every master under the client's key prefix (without it). */
+async function allKeys(redis: Redis): Promise<string[]> {
+  if (!isCluster(redis)) return redis.keys('*');
+  const cluster = redis as unknown as Cluster;
+  const prefix = cluster.options.keyPrefix ?? '';
+  const lists = await Promise.all(cluster.nodes('master').map((node) => node.keys(`${prefix}*`)));
+  return lists.flat().map((key) => key.slice(prefix.length));
+}
+
+/** Every key of the data set with its value, whatever its type (sorted by key). */
 export async function dumpRedis(redis: Redis): Promise<Map<string, unknown>> {
   const out = new Map<string, unknown>();
-  for (const key of (await redis.keys('*')).sort()) {
+  for (const key of (await allKeys(redis)).sort()) {
     const type = await redis.type(key);
     switch (type) {
       case 'string':
@@ -51,18 +68,27 @@ export function createUser(
   return createAccount(db, { account, token: `${account}-token-0123456789`, profile }, now);
 }
 
-/** Every event in the log, oldest first (asserts the log has no gap). */
+/** Every event in every partition's log, oldest id first (asserts the logs have no gap). */
 export async function readWholeLog(db: Db): Promise<ProfileChangeEvent[]> {
   const events: ProfileChangeEvent[] = [];
   let after = '0';
   for (;;) {
-    const { events: page, gap } = await readLogSince(db, after, 100);
+    const { events: page, gap, cursor } = await readLogSince(db, after, 100);
     if (gap) throw new Error(`log has a gap after ${after}`);
     if (page.length === 0) return events;
     events.push(...page);
-    after = page[page.length - 1]!.id;
+    after = cursor;
   }
 }
+
+/** The newest event id of an account's partition ('0' before its first). */
+export async function newestIdOf(db: Db, account: string): Promise<string> {
+  return (await db.redis.get(keys.logSeq(partitionOf(account)))) ?? '0';
+}
+
+/** The key of an account's partition's log / directory. */
+export const logOf = (account: string) => keys.log(partitionOf(account));
+export const directoryOf = (account: string) => keys.directory(partitionOf(account));
 
 /** Walks every page of a search; returns the pages' account lists. */
 export async function searchAllPages(db: Db, query: string, limit: number): Promise<string[][]> {
@@ -83,3 +109,36 @@ function expectPageSize(profiles: Profile[], limit: number): void {
 }
 
 export const accountsOf = (profiles: readonly Profile[]) => profiles.map((p) => p.account);
+
+/** The cursor after `events` (each moves its partition's position), from `cursor`. */
+export function cursorAfter(cursor: string, ...events: ProfileChangeEvent[]): string {
+  const parsed = parseCursor(cursor);
+  if (parsed.kind !== 'positions') throw new Error(`not a cursor of this layout: ${cursor}`);
+  let positions = parsed.positions;
+  for (const event of events) positions = advance(positions, event);
+  return encodeCursor(positions);
+}
+
+/** `count` account ids (`<stem>0`, `<stem>1`, ...-ish) that all live in `account`'s partition. */
+export function partitionMates(account: string, count: number, stem = 'mate'): string[] {
+  const out: string[] = [];
+  for (let i = 0; out.length < count; i++) {
+    if (partitionOf(`${stem}${i}`) === partitionOf(account)) out.push(`${stem}${i}`);
+  }
+  return out;
+}
+
+/** Hears the messages of one of the Db's channels (sharded on a cluster); stop with disconnect(). */
+export async function listen(
+  db: Db,
+  channel: string,
+  onMessage: (message: string) => void,
+): Promise<{ disconnect(): void }> {
+  const subscriber = feedSubscriber(db);
+  const name = `${db.keyPrefix ?? ''}${channel}`;
+  subscriber.on('message', (from, message) => {
+    if (from === name) onMessage(message);
+  });
+  await subscriber.subscribe(name);
+  return subscriber;
+}

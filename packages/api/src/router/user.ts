@@ -7,6 +7,7 @@ import {
   getProfileAs,
   getProfilesAs,
   InvalidCursorError,
+  isWellFormedCursor,
   LIMITS,
   liveChanges,
   liveData,
@@ -83,7 +84,7 @@ export const userRouter = {
     .input(
       z
         .object({
-          since: eventIdSchema.nullish(),
+          since: eventIdSchema.refine(isWellFormedCursor, 'must be an event id').nullish(),
           page: z.string().max(512).nullish(),
           limit: z.number().int().min(1).max(LIMITS.syncPage).optional(),
         })
@@ -113,7 +114,7 @@ export const userRouter = {
             .array(accountSchema)
             .max(LIMITS.watch, `must list at most ${LIMITS.watch} accounts`)
             .optional(),
-          lastEventId: eventIdSchema.nullish(),
+          lastEventId: eventIdSchema.refine(isWellFormedCursor, 'must be an event id').nullish(),
         })
         .optional(),
     )
