@@ -12,12 +12,10 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ChangeFeed,
   closeDb,
   createAccount,
   createDb,
   lastEventId,
-  liveChanges,
   partitionOf,
   PARTITIONS,
   readLogSince,
@@ -26,6 +24,7 @@ import {
   type LiveItem,
 } from '../src';
 import { redisClusterToolsAvailable, startOwnedCluster, type OwnedCluster } from '../src/testing';
+import { signsOf, waitUntil, watchLive } from './util';
 
 const run = promisify(execFile);
 const ci = process.env.CI === 'true';
@@ -60,14 +59,6 @@ async function clusterNodes(address: string): Promise<NodeInfo[]> {
       });
   } finally {
     redis.disconnect();
-  }
-}
-
-async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
@@ -136,46 +127,8 @@ async function reshard(cluster: OwnedCluster): Promise<void> {
   throw new Error(`reshard failed: ${output.stdout?.slice(-800) ?? output.message}`);
 }
 
-interface Watcher {
-  items: LiveItem[];
-  /** What ended the subscription early, if anything. */
-  errors: unknown[];
-  stop(): Promise<void>;
-}
-
-function watch(db: Db, lastEventId: string | null, catchUpOnReconnect = true): Watcher {
-  const feed = ChangeFeed.forDb(db);
-  const abort = new AbortController();
-  const items: LiveItem[] = [];
-  const errors: unknown[] = [];
-  const done = (async () => {
-    for await (const item of liveChanges({
-      db,
-      feed,
-      viewer: 'watcher',
-      accounts: ACCOUNTS,
-      lastEventId,
-      signal: abort.signal,
-      catchUpOnReconnect,
-    })) {
-      items.push(item);
-    }
-  })().catch((error: unknown) => {
-    errors.push(error);
-  });
-  return {
-    items,
-    errors,
-    stop: async () => {
-      abort.abort();
-      await feed.close();
-      await done;
-    },
-  };
-}
-
-const signsOf = (items: readonly LiveItem[]) =>
-  items.flatMap((i) => (i.type === 'profile' ? [`${i.account}:${i.profile.sign}`] : []));
+const watch = (db: Db, lastEventId: string | null, catchUpOnReconnect = true) =>
+  watchLive(db, { viewer: 'watcher', accounts: ACCOUNTS, lastEventId, catchUpOnReconnect });
 
 describe.skipIf(!tools.available && !ci)('live delivery across failover and resharding', () => {
   let cluster: OwnedCluster;

@@ -11,8 +11,12 @@ import {
   partitionOf,
   readLogSince,
   searchDirectory,
+  ChangeFeed,
+  liveChanges,
   type CreatedAccount,
   type Db,
+  type LiveItem,
+  type LiveOptions,
   type Profile,
   type ProfileChangeEvent,
   type ProfilePatch,
@@ -142,3 +146,56 @@ export async function listen(
   await subscriber.subscribe(name);
   return subscriber;
 }
+
+/** Waits until `check` holds, polling every 100 ms; throws naming `what` (read at the timeout). */
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  what: string | (() => string),
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** A live subscription on a feed of its own (an API instance's), collecting its items. */
+export interface LiveWatcher {
+  items: LiveItem[];
+  /** What ended the subscription early, if anything. */
+  errors: unknown[];
+  stop(): Promise<void>;
+}
+
+export function watchLive(
+  db: Db,
+  options: Omit<LiveOptions, 'db' | 'feed' | 'signal'>,
+): LiveWatcher {
+  const feed = ChangeFeed.forDb(db);
+  const abort = new AbortController();
+  const items: LiveItem[] = [];
+  const errors: unknown[] = [];
+  const done = (async () => {
+    for await (const item of liveChanges({ ...options, db, feed, signal: abort.signal })) {
+      items.push(item);
+    }
+  })().catch((error: unknown) => {
+    errors.push(error);
+  });
+  return {
+    items,
+    errors,
+    stop: async () => {
+      abort.abort();
+      await feed.close();
+      await done;
+    },
+  };
+}
+
+/** `account:sign` of every profile item, in order. */
+export const signsOf = (items: readonly LiveItem[]) =>
+  items.flatMap((i) => (i.type === 'profile' ? [`${i.account}:${i.profile.sign}`] : []));
