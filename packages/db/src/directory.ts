@@ -119,12 +119,14 @@ export async function searchDirectory(
   for (;;) {
     const { members, full } = await readDirectory(db, min, max, batch);
     const parsed = members.map(parseMember);
-    const stored = await readProfiles(
-      db,
-      parsed.flatMap((p) => (p ? [p.account] : [])),
-    );
-    const byAccount = new Map(stored.map((s) => [s.profile.account, s.profile]));
+    // The merge holds up to `batch` members of every partition; a page usually needs only the
+    // first `batch` of them: profiles are read a chunk at a time, as far as the page needs.
+    const byAccount = new Map<string, Profile>();
     for (let i = 0; i < members.length; i++) {
+      if (i % batch === 0) {
+        const chunk = parsed.slice(i, i + batch).flatMap((p) => (p ? [p.account] : []));
+        for (const s of await readProfiles(db, chunk)) byAccount.set(s.profile.account, s.profile);
+      }
       const entry = parsed[i];
       const profile = entry && byAccount.get(entry.account);
       if (!entry || !profile || seen.has(entry.account)) continue;
