@@ -32,6 +32,19 @@ export class InvalidCursorError extends Error {}
 export const startPositions = (): Positions => Array.from({ length: PARTITIONS }, () => '0');
 
 export function encodeCursor(positions: Positions): string {
+  // Every live item carries one, for every subscriber: plain numbers where they are exact (ids
+  // are clock ms × 1000, below 2^53 until about the year 2255), bigints otherwise.
+  const numbers = positions.map(Number);
+  if (numbers.every(Number.isSafeInteger)) {
+    let top = 0;
+    for (const n of numbers) if (n > top) top = n;
+    let text = `${LAYOUT}_${top.toString(36)}_`;
+    for (let p = 0; p < numbers.length; p++) {
+      if (p > 0) text += '.';
+      if (positions[p] !== '0') text += (top - numbers[p]!).toString(36);
+    }
+    return text;
+  }
   let max = 0n;
   for (const p of positions) if (BigInt(p) > max) max = BigInt(p);
   const deltas = positions.map((p) => (p === '0' ? '' : (max - BigInt(p)).toString(36)));

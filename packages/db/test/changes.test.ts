@@ -60,6 +60,11 @@ it('cursors: one position per partition, compact, round-trip; old ids and other 
   const busy = startPositions().map((_, p) => String(1795762903189000 - p * 3_600_000_000));
   expect(encodeCursor(busy).length).toBeLessThan(250);
   expect(parseCursor(encodeCursor(busy))).toEqual({ kind: 'positions', positions: busy });
+  // Positions past 2^53 (encoded with bigints instead of numbers) round-trip exactly too.
+  const far = startPositions();
+  far[0] = '9007199254740993';
+  far[5] = '12345678901234567890';
+  expect(parseCursor(encodeCursor(far))).toEqual({ kind: 'positions', positions: far });
   // Foreign: a plain id of today's servers, a cursor of another layout.
   expect(parseCursor('1795762903189000')).toEqual({ kind: 'foreign' });
   expect(parseCursor('n32_abc_' + '.'.repeat(31))).toEqual({ kind: 'foreign' });
