@@ -79,20 +79,31 @@ const RETURN = frame({ event: 'return', data: '' });
  * The `data:`/`id:` frame of a tracked item, kept per item object: the items live.ts shares
  * between subscribers are frozen, so their JSON cannot change.
  */
-const trackedData = new WeakMap<object, Buffer>();
+const trackedFrames = new WeakMap<object, { data: Buffer; byId: Map<string, Buffer> }>();
+/** Whole frames kept per data object, one per id (subscribers at the same cursor share one). */
+const FRAMES_PER_DATA = 64;
 
 /**
- * A tracked item's frame: its `data:` line encoded once per (frozen) data object, so every
- * socket takes the same bytes, then the subscriber's own `id:` (a cursor of the partitions it
- * has seen, so it differs between subscribers).
+ * A tracked item's frame: the `data:` line encoded once per (frozen) data object, then the
+ * subscriber's `id:` (a cursor of the partitions it has seen). Subscribers that were at the same
+ * cursor (usual in a fan-out) are at the same next one, so the whole frame is kept for the first
+ * ids seen and every such socket takes the same bytes.
  */
-function trackedFrame(id: string, data: unknown): [Buffer, string] | string {
+function trackedFrame(id: string, data: unknown): Buffer | string {
   if (typeof data !== 'object' || data === null || !Object.isFrozen(data)) {
     return frame({ data: JSON.stringify(data), id });
   }
-  let bytes = trackedData.get(data);
-  if (!bytes) trackedData.set(data, (bytes = Buffer.from(`data: ${JSON.stringify(data)}\n`)));
-  return [bytes, `id: ${id}\n\n\n`];
+  let entry = trackedFrames.get(data);
+  if (!entry) {
+    entry = { data: Buffer.from(`data: ${JSON.stringify(data)}\n`), byId: new Map() };
+    trackedFrames.set(data, entry);
+  }
+  let bytes = entry.byId.get(id);
+  if (!bytes) {
+    bytes = Buffer.concat([entry.data, Buffer.from(`id: ${id}\n\n\n`)]);
+    if (entry.byId.size < FRAMES_PER_DATA) entry.byId.set(id, bytes);
+  }
+  return bytes;
 }
 
 /** tRPC's `getLastEventId`: the header, else the `lastEventId` or `Last-Event-Id` parameter. */
@@ -251,7 +262,7 @@ export function createLiveSseHandler(options: LiveSseOptions) {
         const step = await iterator.next();
         if (step.done) break;
         const value = step.value;
-        let text: string | [Buffer, string];
+        let text: string | Buffer;
         if (isTrackedEnvelope(value)) {
           text = trackedFrame(value[0], value[1]);
           lastEventId = value[0];
@@ -264,16 +275,7 @@ export function createLiveSseHandler(options: LiveSseOptions) {
               : frame({ data, id: '' }) + frame({ event: 'restore-id', data: '', id: lastEventId });
         }
         stream.lastWrite = performance.now();
-        let flowing: boolean;
-        if (typeof text === 'string') flowing = res.write(text);
-        else {
-          // Both parts leave in one write to the socket.
-          res.cork();
-          res.write(text[0]);
-          flowing = res.write(text[1]);
-          process.nextTick(() => res.uncork());
-        }
-        if (!flowing) await writable(res);
+        if (!res.write(text)) await writable(res);
         if (res.destroyed) break;
       }
       if (!res.destroyed) res.write(RETURN);

@@ -70,6 +70,42 @@ export function advance(positions: Positions, event: ProfileChangeEvent): Positi
   return next;
 }
 
+export interface CursorStep {
+  /** Whether the event moved the cursor (else it was seen already). */
+  advanced: boolean;
+  positions: Positions;
+  /** `positions` encoded (`encodeCursor`). */
+  text: string;
+}
+
+const cursorSteps = new WeakMap<ProfileChangeEvent, Map<string, CursorStep>>();
+
+/**
+ * `advance` and `encodeCursor` of the result, remembered per event and previous cursor: the feed
+ * hands one event object to every subscriber it reaches, and subscribers that were at the same
+ * cursor (usual in a fan-out) are then at the same next one, so thousands of them share one
+ * step instead of each copying its positions and encoding them. Positions are never changed in
+ * place, so sharing them is safe.
+ */
+export function advanceCursor(
+  positions: Positions,
+  text: string,
+  event: ProfileChangeEvent,
+): CursorStep {
+  let steps = cursorSteps.get(event);
+  if (!steps) cursorSteps.set(event, (steps = new Map<string, CursorStep>()));
+  let step = steps.get(text);
+  if (!step) {
+    const next = advance(positions, event);
+    step =
+      next === positions
+        ? { advanced: false, positions, text }
+        : { advanced: true, positions: next, text: encodeCursor(next) };
+    steps.set(text, step);
+  }
+  return step;
+}
+
 export interface ResumePoint {
   /** The cursor of the newest event of every partition now. */
   newest: string;

@@ -20,6 +20,7 @@
  */
 import {
   advance,
+  advanceCursor,
   newestPositions,
   readAccountsSince,
   resumePoint,
@@ -269,12 +270,18 @@ export async function* liveChanges(
     }
 
     let last: Positions;
+    // `last` encoded, kept while `last` is the same array (a live event's step brings both).
+    let lastCursor: { positions: Positions; text: string } | null = null;
+    const cursorOf = (positions: Positions) =>
+      lastCursor?.positions === positions
+        ? lastCursor.text
+        : (lastCursor = { positions, text: encodeCursor(positions) }).text;
     if (options.lastEventId != null) {
       last = (yield* resume(options.lastEventId)).newest;
     } else {
       last = await newestPositions(db);
     }
-    yield { id: encodeCursor(last), type: 'ready' };
+    yield { id: cursorOf(last), type: 'ready' };
 
     while (!ended && !signal?.aborted) {
       if (friendsChanged) {
@@ -294,7 +301,7 @@ export async function* liveChanges(
         let resumed: { newest: Positions; sent: Positions };
         try {
           // Reads everything before yielding anything: a failure leaves nothing half sent.
-          resumed = yield* resume(encodeCursor(last));
+          resumed = yield* resume(cursorOf(last));
         } catch (error) {
           // Redis away or a shard failing over: try again shortly (the feed's reconnect may not
           // come again), for as long as the subscription runs.
@@ -315,10 +322,11 @@ export async function* liveChanges(
       }
       const event = reconnecting ? undefined : queue.shift();
       if (event) {
-        const next = advance(last, event);
-        if (next !== last) {
-          last = next;
-          const id = encodeCursor(last);
+        const step = advanceCursor(last, cursorOf(last), event);
+        if (step.advanced) {
+          last = step.positions;
+          lastCursor = step;
+          const id = step.text;
           // Whether I may see the owner's private fields is usually known by now: no round trip.
           const shared = sharing.get(event.account);
           if (shared !== undefined) yield { ...profileItem(event, shared), id };
