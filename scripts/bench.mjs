@@ -91,7 +91,7 @@ const seconds = Math.round((Date.now() - started) / 1000);
 const ratio = (row) =>
   row.ratio === null || row.ratio === undefined
     ? '-'
-    : `${row.ratio}${row.better === 'lower' ? ' (lower is better)' : ''}`;
+    : `${Number(row.ratio.toPrecision(3))}${row.better === 'lower' ? ' (lower is better)' : ''}`;
 console.log(
   `\nAll benchmarks: ${rows.length} rows in ${seconds} s on ${machine.cpu} (${machine.cores} cores), Node ${machine.node}, Redis ${machine.redis}`,
 );
