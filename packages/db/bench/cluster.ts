@@ -26,7 +26,7 @@ import {
 } from '../src/index';
 import { startOwnedCluster, startOwnedRedis } from '../src/testing';
 import { reportRows, type BenchRow } from './report';
-import { percentile, printTable, timeOps } from './table';
+import { inBatches, percentile, printTable, timeOps } from './table';
 
 const USERS = 3000;
 const WRITES = Number(process.env.NAMECARD_BENCH_OPS ?? 6000);
@@ -34,17 +34,12 @@ const READS = 400;
 const CONCURRENCY = 32;
 
 async function seed(db: Db) {
-  const batch: Promise<unknown>[] = [];
-  for (let i = 0; i < USERS; i++) {
-    batch.push(
-      createAccount(db, {
-        account: `cb${i}`,
-        profile: { nick: `Cluster Bench ${i % 50} ${i}`, sign: 'hello' },
-      }),
-    );
-    if (batch.length === 200) await Promise.all(batch.splice(0));
-  }
-  await Promise.all(batch);
+  await inBatches(USERS, 200, (i) =>
+    createAccount(db, {
+      account: `cb${i}`,
+      profile: { nick: `Cluster Bench ${i % 50} ${i}`, sign: 'hello' },
+    }),
+  );
 }
 
 /** The Redis servers behind a Db: the masters of a cluster, or the one client. */

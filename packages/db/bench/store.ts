@@ -22,24 +22,19 @@ import {
 } from '../src/index';
 import { benchRedis, type BenchRedis } from '../src/testing';
 import { reportRows, type BenchRow } from './report';
-import { printTable, timeOps } from './table';
+import { inBatches, printTable, timeOps } from './table';
 
 const USERS = 2000;
 const OPS = Number(process.env.NAMECARD_BENCH_OPS ?? 3000);
 const CONCURRENCY = 16;
 
 async function seed(db: Db) {
-  const batch: Promise<unknown>[] = [];
-  for (let i = 0; i < USERS; i++) {
-    batch.push(
-      createAccount(db, {
-        account: `bench${i}`,
-        profile: { nick: `Bench User ${i}`, sign: 'hello', email: `b${i}@example.com` },
-      }),
-    );
-    if (batch.length === 100) await Promise.all(batch.splice(0));
-  }
-  await Promise.all(batch);
+  await inBatches(USERS, 100, (i) =>
+    createAccount(db, {
+      account: `bench${i}`,
+      profile: { nick: `Bench User ${i}`, sign: 'hello', email: `b${i}@example.com` },
+    }),
+  );
 }
 
 async function measure(label: string, db: Db) {

@@ -33,3 +33,12 @@ export function printTable(title: string, rows: Record<string, string | number>[
   console.log(`\n${title}`);
   console.table(rows);
 }
+
+/** Calls `fn` for 0..count-1, `size` at a time (a benchmark's seeding). */
+export async function inBatches(count: number, size: number, fn: (i: number) => Promise<unknown>) {
+  for (let start = 0; start < count; start += size) {
+    await Promise.all(
+      Array.from({ length: Math.min(size, count - start) }, (_, k) => fn(start + k)),
+    );
+  }
+}
