@@ -5,7 +5,7 @@
  * and ended web sessions (not remembered at all) must fail at once everywhere. Two instances,
  * on a real Redis and in memory mode.
  */
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   adminClient,
   clientFor,
@@ -15,7 +15,6 @@ import {
   startTestServer,
   type TestServerOptions,
 } from './helpers';
-import { describe } from 'vitest';
 
 const redis = await realRedisUrl();
 

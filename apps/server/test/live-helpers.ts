@@ -21,11 +21,10 @@ import { EventSource } from 'eventsource';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { closeDb, createDb, type Db } from '@namecard/db';
-import { redisServerAvailable, spareTcpPort } from '@namecard/db/testing';
+import { redisServerAvailable, spareTcpPort, urlWithDb } from '@namecard/db/testing';
 import {
   realRedisUrl,
   startTestServer,
-  testDbNumber,
   type RealRedis,
   type TestServer,
   type TestServerOptions,
@@ -74,23 +73,14 @@ export function heapAfterGc(): number {
 // Real Redis databases of the live tests
 
 /**
- * A real Redis database for one live test file: the server of NAMECARD_TEST_REDIS_URL (default
- * 127.0.0.1:6379) with database `db` (the other test files use 8 and 9; each live file its own,
+ * A real Redis database for one live test file: the server of NAMECARD_TEST_REDIS_URL (else the
+ * redis-server this test run started) with database `db` (the other test files use 8 and 9; each live file its own,
  * so files running in parallel never flush each other's data). Use with `describeRealRedis()`:
  * skipped loudly when unreachable, failing under CI=true.
  */
 export async function liveRedis(db: number): Promise<RealRedis> {
   const base = await realRedisUrl();
-  return { ...base, url: withDb(base.url, db) };
-}
-
-/** The same Redis URL with another database number (never 0). */
-export function withDb(redisUrl: string, db: number): string {
-  const url = new URL(redisUrl);
-  url.pathname = `/${db}`;
-  url.search = '';
-  testDbNumber(url.toString());
-  return url.toString();
+  return { ...base, url: urlWithDb(base.url, db) };
 }
 
 // ---------------------------------------------------------------------------------------------

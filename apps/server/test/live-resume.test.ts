@@ -16,6 +16,7 @@ import {
   startPositions,
 } from '@namecard/db';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { urlWithDb } from '@namecard/db/testing';
 import {
   adminClient,
   describeRealRedis,
@@ -31,7 +32,6 @@ import {
   startTcpProxy,
   subscribeLive,
   waitFor,
-  withDb,
   type LiveEnvelope,
   type LiveSubscription,
   type TcpProxy,
@@ -330,5 +330,9 @@ describe('resume [memory mode]', () => {
 });
 
 describeRealRedis('resume', await liveRedis(RESUME_DB), (url) => {
-  resumeSuite({ resume: url, smallLog: withDb(url, SMALL_LOG_DB), reset: withDb(url, RESET_DB) });
+  resumeSuite({
+    resume: url,
+    smallLog: urlWithDb(url, SMALL_LOG_DB),
+    reset: urlWithDb(url, RESET_DB),
+  });
 });
