@@ -6,7 +6,8 @@
  * web streams; for a small query that is about 40% of the server's CPU. This path answers the
  * requests that need none of it: queries by GET and mutations by POST with a JSON body, single or
  * batched (`?batch=1`), with tRPC's own public functions (`callTRPCProcedure`,
- * `getTRPCErrorShape`, `getHTTPStatusCode`, `transformTRPCResponse`), so the procedures, the
+ * `getTRPCErrorShape`, `getHTTPStatusCode`, `transformTRPCResponse`; the value checks come from
+ * tRPC's core, as in live-sse.ts), so the procedures, the
  * error formatter, status codes and wire format are tRPC's. Everything else is left to tRPC's
  * adapter (`handle` returns false): subscriptions (SSE), streamed batches (`trpc-accept:
  * application/jsonl`), unknown paths, a method that does not fit the procedure, batches over
@@ -25,6 +26,7 @@ import {
   TRPCError,
 } from '@trpc/server';
 import { getHTTPStatusCode } from '@trpc/server/http';
+import { isAsyncIterable, isObject, isPromise } from '@trpc/server/unstable-core-do-not-import';
 import { type TRPCErrorShape, type TRPCResponse } from '@trpc/server/rpc';
 
 export interface JsonCallsOptions<TContext> {
@@ -247,14 +249,6 @@ function badInput(cause: unknown): TRPCError {
   const message = cause instanceof Error ? cause.message : 'Invalid input';
   return new TRPCError({ code: 'BAD_REQUEST', message, cause });
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-const isAsyncIterable = (v: unknown) => isObject(v) && Symbol.asyncIterator in v;
-const isPromise = (v: unknown) =>
-  (isObject(v) || typeof v === 'function') &&
-  typeof (v as { then?: unknown }).then === 'function' &&
-  typeof (v as { catch?: unknown }).catch === 'function';
 
 /** tRPC's `isDataStream`: a result only a streamed (jsonl) answer can carry. */
 function isDataStream(v: unknown): boolean {
