@@ -62,6 +62,43 @@ function suite(options: () => TestServerOptions) {
     }
   });
 
+  it('a query by a remembered token starts at once but answers only as its current holder', async () => {
+    // A query by a token the instance remembers runs as the remembered account while the token
+    // is checked (packages/api trpc.ts): here the token changes hands in between, with no call
+    // in between to make the instances forget it.
+    const a = await startTestServer(options());
+    const b = await startTestServer({ shareWith: a });
+    try {
+      const old = a.tokens.alice;
+      for (const s of [a, b]) {
+        expect((await clientFor(s.url, { token: old }).user.getMyInfo.query()).account).toBe(
+          'alice',
+        );
+      }
+      await adminClient(a).admin.rotateToken.mutate({ account: 'alice' });
+      await adminClient(a).admin.rotateToken.mutate({ account: 'bob', token: old });
+      for (const s of [a, b]) {
+        const me = await clientFor(s.url, { token: old }).user.getMyInfo.query();
+        expect(me.account).toBe('bob');
+        const [seen] = await clientFor(s.url, { token: old }).user.getUsers.query({
+          accounts: ['bob'],
+        });
+        expect(seen).toEqual(me);
+      }
+      // Taken from bob too: both remember it as bob's, and neither answers with bob's profile.
+      await adminClient(b).admin.rotateToken.mutate({ account: 'bob' });
+      for (const s of [a, b]) {
+        await expectTRPCError(
+          clientFor(s.url, { token: old }).user.getMyInfo.query(),
+          'UNAUTHORIZED',
+        );
+      }
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+
   it('sessions ended on one instance (sign out everywhere, revoke) fail on the other at once', async () => {
     const a = await startTestServer(options());
     const b = await startTestServer({ shareWith: a });

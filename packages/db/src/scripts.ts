@@ -263,17 +263,27 @@ export type ScriptName = keyof typeof SCRIPTS;
 
 const defined = new WeakSet<Redis>();
 
-/** Runs one of our scripts (EVALSHA with EVAL fallback, through ioredis' defineCommand). */
+/**
+ * Defines our scripts as commands of a client (EVALSHA with EVAL fallback, through ioredis'
+ * defineCommand). createRedis does it before the client sends anything: with auto-pipelining, a
+ * command defined while a pipeline of the same event-loop turn is open is missing from that
+ * pipeline, and calling it there fails and leaves the pipeline's replies misaligned, which throws
+ * out of ioredis (`results[i] is not iterable`, ioredis #1931).
+ */
+export function defineScripts(redis: Redis): void {
+  if (defined.has(redis)) return;
+  for (const [scriptName, def] of Object.entries(SCRIPTS)) redis.defineCommand(scriptName, def);
+  defined.add(redis);
+}
+
+/** Runs one of our scripts (defined on first use on a client that createRedis did not make). */
 export async function runScript(
   redis: Redis,
   name: ScriptName,
   keys: string[],
   args: string[],
 ): Promise<string> {
-  if (!defined.has(redis)) {
-    for (const [scriptName, def] of Object.entries(SCRIPTS)) redis.defineCommand(scriptName, def);
-    defined.add(redis);
-  }
+  defineScripts(redis);
   const command = (redis as unknown as Record<ScriptName, (...a: string[]) => Promise<unknown>>)[
     name
   ];

@@ -107,6 +107,22 @@ describeEachBackend('concurrent writers', (backend) => {
     expect(log.slice(1)).toEqual(all);
   });
 
+  it("a new client's first calls: scripts and plain commands in the same event-loop turn", async () => {
+    await createUser(backend.db, 'shared', undefined, T0);
+    // A client that has sent nothing yet. Real Redis clients pipeline the commands of one turn
+    // together; a script defined only on first use was missing from that turn's pipeline, and
+    // ioredis threw out of its reply handling (ioredis #1931), which would crash a server.
+    const fresh = backend.connect();
+    const calls: Promise<unknown>[] = [];
+    for (let i = 1; i <= 10; i++) {
+      calls.push(getProfile(fresh, 'shared'));
+      calls.push(updateProfile(fresh, 'shared', { nick: `fresh-${i}` }, T0 + i));
+    }
+    const settled = await Promise.allSettled(calls);
+    expect(settled.filter((s) => s.status === 'rejected')).toEqual([]);
+    expect((await getProfile(backend.db, 'shared'))?.nick).toBe('fresh-10');
+  });
+
   it('awaited in order per field: the last write of each field wins', async () => {
     const a = backend.db;
     const b = backend.connect();
