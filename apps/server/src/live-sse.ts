@@ -20,7 +20,7 @@
  * class the same frozen item for one change, so 5,000 subscribers write one prebuilt string.
  * A slow reader is not read ahead of: the next item is pulled only once the socket has taken
  * the last one, so unsent events queue in live.ts, which cuts the subscriber at its bound
- * (ctx.disconnect). A client that leaves aborts the procedure's signal and ends its iterator.
+ * (ctx.http.disconnect). A client that leaves aborts the procedure's signal and ends its iterator.
  *
  * Anything else (batch or JSONL requests, `connectionParams`, other procedures) goes through
  * tRPC's own handler.

@@ -72,6 +72,12 @@ export interface CreateContextOptions {
   disconnect?: () => void;
 }
 
+/**
+ * The context of one request. Kept to a few keys: tRPC copies it, key by key, at every
+ * middleware that adds to it (userProcedure adds `account`), so the process's dependencies sit
+ * under `deps` (the store, `db`, also at the top: nearly every procedure uses it) and the
+ * response's callbacks under `http`.
+ */
 export function createTRPCContext({
   deps,
   credentials,
@@ -81,12 +87,15 @@ export function createTRPCContext({
   disconnect,
 }: CreateContextOptions) {
   return {
-    ...deps,
+    db: deps.db,
+    deps,
     credentials,
-    setCookie,
-    setHeader: setHeader ?? (() => undefined),
     clientIp: clientIp ?? 'unknown',
-    disconnect,
+    http: {
+      setCookie,
+      setHeader: setHeader ?? (() => undefined),
+      disconnect,
+    },
   };
 }
 export type Context = ReturnType<typeof createTRPCContext>;
@@ -177,7 +186,7 @@ export const createCallerFactory = t.createCallerFactory;
  */
 function mapFailure(ctx: Context, cause: unknown): TRPCError | null {
   if (cause instanceof RateLimitedError) {
-    ctx.setHeader('Retry-After', String(cause.retryAfterSeconds));
+    ctx.http.setHeader('Retry-After', String(cause.retryAfterSeconds));
     return new TRPCError({ code: 'TOO_MANY_REQUESTS', message: cause.message, cause });
   }
   if (isRedisUnavailableError(cause)) {
@@ -226,10 +235,10 @@ async function guarded<T>(
   check: () => Promise<T | null> | T | null,
   failure: () => TRPCError,
 ): Promise<T> {
-  ctx.rateLimits.authFailures.check(ctx.clientIp);
+  ctx.deps.rateLimits.authFailures.check(ctx.clientIp);
   const value = await check();
   if (value !== null) return value;
-  await ctx.rateLimits.authFailures.failed(ctx.clientIp);
+  await ctx.deps.rateLimits.authFailures.failed(ctx.clientIp);
   // Made only on failure: an Error captures a stack trace, too costly for every request.
   throw failure();
 }
@@ -300,7 +309,7 @@ export const adminProcedure = t.procedure.use(({ ctx, next }) =>
     }
     await guarded(
       ctx,
-      () => (secretsEqual(given, ctx.adminSecret) ? true : null),
+      () => (secretsEqual(given, ctx.deps.adminSecret) ? true : null),
       () => new TRPCError({ code: 'FORBIDDEN', message: 'wrong admin secret' }),
     );
     return next();

@@ -56,6 +56,19 @@ export function toProfile(
   };
 }
 
+/** A profile's stored fields that make its `Profile`, in the order of an HMGET's answer. */
+export const STORED_FIELDS = [...PROFILE_FIELDS, 'createTime', 'updateTime'] as const;
+
+/** An HMGET of STORED_FIELDS as the stored hash toProfile reads (absent fields left out). */
+export function storedFields(values: readonly (string | null)[]): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (let i = 0; i < STORED_FIELDS.length; i++) {
+    const value = values[i];
+    if (typeof value === 'string') fields[STORED_FIELDS[i]!] = value;
+  }
+  return fields;
+}
+
 // toProfile and withoutPrivateFields name the private fields: they must be these two.
 PRIVATE_FIELDS satisfies readonly ('email' | 'tel')[];
 

@@ -147,6 +147,30 @@ describeEachBackend('friends', (backend) => {
     expect(all[0]).toHaveProperty('email'); // input not mutated
   });
 
+  it('getProfilesAs of 150 accounts (every partition) equals viewProfiles(getProfiles())', async () => {
+    const { db } = backend;
+    const accounts = Array.from({ length: 150 }, (_, i) => `many${i}`);
+    await Promise.all(
+      accounts.map((a, i) =>
+        createUser(db, a, {
+          nick: `Nick "${i}" é`,
+          ...(i % 3 === 0 ? { email: `${a}@example.com`, tel: `+1-${i}` } : {}),
+          ...(i % 4 === 0 ? { gender: 'female' as const, birth: '1990-01-02' } : {}),
+          ...(i % 5 === 0 ? { custom: '{"a":[1,2]}', sign: 'line\nbreak' } : {}),
+        }),
+      ),
+    );
+    // Every third account added the viewer as a friend.
+    await Promise.all(accounts.filter((_, i) => i % 3 === 0).map((a) => addFriend(db, a, 'many7')));
+    const asked = [...accounts, 'ghost', 'many7', 'many0'];
+    const seen = await getProfilesAs(db, 'many7', asked);
+    expect(seen).toHaveLength(150);
+    expect(seen).toEqual(await viewProfiles(db, 'many7', await getProfiles(db, asked)));
+    expect(seen[0]).toMatchObject({ account: 'many0', email: 'many0@example.com' });
+    expect(seen[1]).not.toHaveProperty('email');
+    expect(seen[7]).toHaveProperty('email', ''); // the viewer's own: every field
+  });
+
   it('syncUser: all friends first, then only those changed after the cursor', async () => {
     const { db } = backend;
     for (const a of ['alice', 'bob', 'carol', 'dave']) {

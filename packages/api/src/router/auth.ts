@@ -19,14 +19,14 @@ function sessionCookie(ctx: Context, value: string, maxAge: number) {
     sameSite: 'lax',
     path: '/',
     maxAge,
-    secure: ctx.secureCookies ?? false,
+    secure: ctx.deps.secureCookies ?? false,
   });
 }
 
 /** Starts a web session for `account`: an HttpOnly cookie holding a random session id. */
 async function startSession(ctx: Context, account: string) {
   const sessionId = await createSession(ctx.db, account);
-  ctx.setCookie(sessionCookie(ctx, sessionId, SESSION_TTL_SECONDS));
+  ctx.http.setCookie(sessionCookie(ctx, sessionId, SESSION_TTL_SECONDS));
   return { account };
 }
 
@@ -41,7 +41,7 @@ export const authRouter = {
       z.object({ account: accountSchema, token: z.string().min(1, 'must not be empty').max(256) }),
     )
     .mutation(async ({ ctx, input }) => {
-      const { signIn, authFailures } = ctx.rateLimits;
+      const { signIn, authFailures } = ctx.deps.rateLimits;
       authFailures.check(ctx.clientIp);
       await signIn.consume(input.account);
       const owner = await accountForToken(ctx.db, input.token);
@@ -54,17 +54,17 @@ export const authRouter = {
     }),
 
   /** Memory mode: the demo accounts offered for one-click sign-in; `[]` in Redis mode. */
-  demoAccounts: publicProcedure.query(({ ctx }) => (ctx.demoSignIn ? demoAccountList() : [])),
+  demoAccounts: publicProcedure.query(({ ctx }) => (ctx.deps.demoSignIn ? demoAccountList() : [])),
 
   /** Memory mode only: starts a web session for a demo account without its token. */
   signInDemo: publicProcedure
     .input(z.object({ account: accountSchema }))
     .mutation(async ({ ctx, input }) => {
       const isDemo = demoAccountList().some((d) => d.account === input.account);
-      if (!ctx.demoSignIn || !isDemo) {
+      if (!ctx.deps.demoSignIn || !isDemo) {
         throw new TRPCError({
           code: 'FORBIDDEN',
-          message: ctx.demoSignIn
+          message: ctx.deps.demoSignIn
             ? `${input.account} is not a demo account`
             : 'demo sign-in exists only in memory mode',
         });
@@ -79,14 +79,14 @@ export const authRouter = {
   signOut: publicProcedure.mutation(async ({ ctx }) => {
     const { sessionId } = ctx.credentials;
     if (sessionId) await deleteSession(ctx.db, sessionId);
-    ctx.setCookie(sessionCookie(ctx, '', 0));
+    ctx.http.setCookie(sessionCookie(ctx, '', 0));
     return { signedOut: true };
   }),
 
   /** Ends every web session of my account (all devices), this one included. */
   signOutEverywhere: userProcedure.mutation(async ({ ctx }) => {
     await endAllSessions(ctx.db, ctx.account);
-    ctx.setCookie(sessionCookie(ctx, '', 0));
+    ctx.http.setCookie(sessionCookie(ctx, '', 0));
     return { signedOut: true };
   }),
 } satisfies TRPCRouterRecord;

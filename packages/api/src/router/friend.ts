@@ -22,7 +22,7 @@ export const friendRouter = {
     if (input.account === ctx.account) {
       badField('account', 'you cannot add yourself');
     }
-    await ctx.rateLimits.friendAdd.consume(ctx.account);
+    await ctx.deps.rateLimits.friendAdd.consume(ctx.account);
     if (!(await profileExists(ctx.db, input.account))) {
       throw new TRPCError({ code: 'NOT_FOUND', message: `no user ${input.account}` });
     }

@@ -121,12 +121,12 @@ export const userRouter = {
     .subscription(async function* ({ ctx, input, signal }) {
       const items = liveChanges({
         db: ctx.db,
-        feed: ctx.feed,
+        feed: ctx.deps.feed,
         viewer: ctx.account,
         accounts: input?.accounts ?? [],
         lastEventId: input?.lastEventId ?? null,
         ...(signal ? { signal } : {}),
-        ...(ctx.disconnect ? { onOverflow: ctx.disconnect } : {}),
+        ...(ctx.http.disconnect ? { onOverflow: ctx.http.disconnect } : {}),
       });
       try {
         for await (const item of items) yield tracked(item.id, liveData(item));
