@@ -2,7 +2,8 @@
  * createRedis(): an ioredis `Cluster` client when cluster nodes are given (REDIS_CLUSTER_NODES),
  * a real ioredis client when REDIS_URL is set (Redis mode), or an ioredis-mock one (memory mode).
  * All are `Redis` from ioredis as far as the store is concerned (a `Cluster` has the same command
- * methods); the store only uses what behaves the same on all three (see DESIGN.md, "Modes").
+ * methods); the store only uses what behaves the same on all three (see DESIGN.md, "Modes"; the
+ * one read that differs by mode is getProfilesAs in visibility.ts).
  *
  * Memory mode guards slots: ioredis-mock has no cluster, so a command whose keys do not all hash
  * to one slot (a multi-key command, a script's KEYS, the commands of one MULTI) is refused there
