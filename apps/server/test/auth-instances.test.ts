@@ -99,6 +99,49 @@ function suite(options: () => TestServerOptions) {
     }
   });
 
+  it('a write by a remembered token checks the token in its own step: applied only to its current holder', async () => {
+    // updateMyInfo by a token the instance remembers runs as the remembered account and leaves
+    // the token's check to its write (packages/api trpc.ts, checksToken): here the token changes
+    // hands, then is taken away, with no call in between to make the instances forget it. Each
+    // instance's first call after a change is the one that meets its stale memory (a failed
+    // check makes it forget), so three instances make three different first calls.
+    const a = await startTestServer(options());
+    const b = await startTestServer({ shareWith: a });
+    const c = await startTestServer({ shareWith: a });
+    try {
+      const old = a.tokens.alice;
+      const as = (s: { url: string }) => clientFor(s.url, { token: old }).user.updateMyInfo;
+      for (const s of [a, b, c]) {
+        expect(await as(s).mutate({ sign: 'A' })).toMatchObject({ account: 'alice', sign: 'A' });
+      }
+      const admin = adminClient(a);
+      const signs = async () =>
+        Object.fromEntries(
+          (await admin.admin.getUsers.query({ accounts: ['alice', 'bob'] })).map((p) => [
+            p.account,
+            p.sign,
+          ]),
+        );
+      await admin.admin.rotateToken.mutate({ account: 'alice' });
+      await admin.admin.rotateToken.mutate({ account: 'bob', token: old });
+      expect((await as(a).mutate({})).account).toBe('bob');
+      expect(await as(b).mutate({ sign: 'B' })).toMatchObject({ account: 'bob', sign: 'B' });
+      expect(await signs()).toEqual({ alice: 'A', bob: 'B' });
+
+      // Taken from bob too (c still remembers it as alice's, a and b as bob's): refused, and
+      // neither profile changes; a bad input by it is refused as unauthorized, not as bad input.
+      await admin.admin.rotateToken.mutate({ account: 'bob' });
+      await expectTRPCError(as(c).mutate({}), 'UNAUTHORIZED');
+      await expectTRPCError(as(a).mutate({ sign: 'lost' }), 'UNAUTHORIZED');
+      await expectTRPCError(as(b).mutate({ nick: 'x'.repeat(1000) }), 'UNAUTHORIZED');
+      expect(await signs()).toEqual({ alice: 'A', bob: 'B' });
+    } finally {
+      await c.close();
+      await b.close();
+      await a.close();
+    }
+  });
+
   it('sessions ended on one instance (sign out everywhere, revoke) fail on the other at once', async () => {
     const a = await startTestServer(options());
     const b = await startTestServer({ shareWith: a });

@@ -19,11 +19,13 @@ import {
   RateLimitedError,
   rememberedTokenHolder,
   secretsEqual,
+  TokenNotHeldError,
   type ChangeFeed,
   type Db,
   type RateLimits,
 } from '@namecard/db';
 import { ZodError } from 'zod';
+import { type ProcedureMeta } from './procedure-meta';
 import { FieldError } from './router/errors';
 
 export const SESSION_COOKIE = 'nc_session';
@@ -139,41 +141,44 @@ function describeIssues(error: ZodError) {
 /** What a client reads for an error whose details stay in the server's log. */
 const INTERNAL_MESSAGE = 'internal server error (logged on the server)';
 
-const t = initTRPC.context<Context>().create({
-  // Stack traces stay out of error responses unless explicitly developing.
-  isDev: process.env.NODE_ENV === 'development',
-  errorFormatter({ shape, error }) {
-    if (error.code === 'BAD_REQUEST' && error.cause instanceof ZodError) {
-      const { fieldErrors, message } = describeIssues(error.cause);
-      return { ...shape, message, data: { ...shape.data, fieldErrors } };
-    }
-    if (error.cause instanceof FieldError) {
-      const { field, reason } = error.cause;
-      return { ...shape, data: { ...shape.data, fieldErrors: { [field]: [reason] } } };
-    }
-    if (error.cause instanceof RateLimitedError) {
-      const { retryAfterSeconds } = error.cause;
-      return { ...shape, data: { ...shape.data, fieldErrors: null, retryAfterSeconds } };
-    }
-    if (error.code === 'INTERNAL_SERVER_ERROR') {
-      // Internal text (ioredis's, V8's) never reaches a client; the server logs the cause.
-      return { ...shape, message: INTERNAL_MESSAGE, data: { ...shape.data, fieldErrors: null } };
-    }
-    if (error.code === 'BAD_REQUEST' && error.message === 'Batch call exceeds maximum size') {
-      const message = `too many calls in one batch request (the limit is the server's NAMECARD_MAX_BATCH, ${LIMITS.batch} unless set)`;
-      return { ...shape, message, data: { ...shape.data, fieldErrors: null } };
-    }
-    if (error.code === 'PAYLOAD_TOO_LARGE' && error.message === 'PAYLOAD_TOO_LARGE') {
-      const message = 'the request body is too large';
-      return { ...shape, message, data: { ...shape.data, fieldErrors: null } };
-    }
-    return { ...shape, data: { ...shape.data, fieldErrors: null } };
-  },
-  sse: {
-    ping: { enabled: true, intervalMs: 15_000 },
-    client: { reconnectAfterInactivityMs: 40_000 },
-  },
-});
+const t = initTRPC
+  .context<Context>()
+  .meta<ProcedureMeta>()
+  .create({
+    // Stack traces stay out of error responses unless explicitly developing.
+    isDev: process.env.NODE_ENV === 'development',
+    errorFormatter({ shape, error }) {
+      if (error.code === 'BAD_REQUEST' && error.cause instanceof ZodError) {
+        const { fieldErrors, message } = describeIssues(error.cause);
+        return { ...shape, message, data: { ...shape.data, fieldErrors } };
+      }
+      if (error.cause instanceof FieldError) {
+        const { field, reason } = error.cause;
+        return { ...shape, data: { ...shape.data, fieldErrors: { [field]: [reason] } } };
+      }
+      if (error.cause instanceof RateLimitedError) {
+        const { retryAfterSeconds } = error.cause;
+        return { ...shape, data: { ...shape.data, fieldErrors: null, retryAfterSeconds } };
+      }
+      if (error.code === 'INTERNAL_SERVER_ERROR') {
+        // Internal text (ioredis's, V8's) never reaches a client; the server logs the cause.
+        return { ...shape, message: INTERNAL_MESSAGE, data: { ...shape.data, fieldErrors: null } };
+      }
+      if (error.code === 'BAD_REQUEST' && error.message === 'Batch call exceeds maximum size') {
+        const message = `too many calls in one batch request (the limit is the server's NAMECARD_MAX_BATCH, ${LIMITS.batch} unless set)`;
+        return { ...shape, message, data: { ...shape.data, fieldErrors: null } };
+      }
+      if (error.code === 'PAYLOAD_TOO_LARGE' && error.message === 'PAYLOAD_TOO_LARGE') {
+        const message = 'the request body is too large';
+        return { ...shape, message, data: { ...shape.data, fieldErrors: null } };
+      }
+      return { ...shape, data: { ...shape.data, fieldErrors: null } };
+    },
+    sse: {
+      ping: { enabled: true, intervalMs: 15_000 },
+      client: { reconnectAfterInactivityMs: 40_000 },
+    },
+  });
 
 export const createTRPCRouter = t.router;
 export const createCallerFactory = t.createCallerFactory;
@@ -249,12 +254,24 @@ const unknownToken = () =>
 /**
  * A signed-in account: `ctx.account` is set.
  *
- * A query by a token this process has seen starts at once, as the account the token belonged
- * to, while the token is checked (its two Redis commands leave together, one round trip instead
- * of two). Queries only read, so nothing is done that a failed check must undo: when the check
- * fails, the query's answer is thrown away, unread, and the call fails as it would have.
+ * A bearer token this process has seen before names, in its memory, the account that held it;
+ * the token is still checked against that account's auth hash on every call, but not always
+ * before the call starts:
+ *
+ * - A query by such a token starts at once, as the remembered account, while the token is
+ *   checked (its Redis commands leave together: one round trip instead of two). Queries only
+ *   read, so nothing is done that a failed check must undo: when the check fails, the query's
+ *   answer is thrown away, unread, and the call fails as it would have.
+ * - A mutation whose procedure checks the token itself (`.meta({ checksToken: true })`) runs as
+ *   the remembered account with `ctx.unconfirmedToken` set to the token's hash; its write
+ *   refuses, unapplied, if the token is not that account's (updateProfileAsTokenHolder). Any
+ *   answer but success waits for the token's check as below, and a refused write runs again as
+ *   the token's holder.
+ * - Otherwise the token is checked first.
+ *
+ * `ctx.unconfirmedToken` is set only for such a mutation, null otherwise.
  */
-export const userProcedure = t.procedure.use(({ ctx, type, next }) =>
+export const userProcedure = t.procedure.use(({ ctx, type, meta, next }) =>
   mapped(ctx, async () => {
     const { authorization, sessionId } = ctx.credentials;
     let account: string | null = null;
@@ -267,19 +284,30 @@ export const userProcedure = t.procedure.use(({ ctx, type, next }) =>
         });
       }
       const tokenHash = token.length > 1024 ? null : hashSecret(token);
-      const guess = type === 'query' && tokenHash ? rememberedTokenHolder(ctx.db, tokenHash) : null;
-      const early = guess ? next({ ctx: { account: guess } }) : null;
-      try {
-        account = await guarded(
-          ctx,
-          () => (tokenHash ? accountForTokenHash(ctx.db, tokenHash) : null),
-          unknownToken,
-        );
-      } finally {
-        // A failed check answers only after the early query has ended (it reads, nothing more).
-        if (early && account !== guess) await early;
+      const guess = tokenHash ? rememberedTokenHolder(ctx.db, tokenHash) : null;
+      const check = () => (tokenHash ? accountForTokenHash(ctx.db, tokenHash) : null);
+      if (guess && type === 'mutation' && meta?.checksToken) {
+        ctx.deps.rateLimits.authFailures.check(ctx.clientIp);
+        const result = await next({ ctx: { account: guess, unconfirmedToken: tokenHash } });
+        if (result.ok) return result;
+        // Failed (refused by the write, or for any other reason): answered once the token is
+        // checked; when it names another account now, the call runs again as that one.
+        account = await guarded(ctx, check, unknownToken);
+        const refused = result.error.cause instanceof TokenNotHeldError;
+        if (account === guess && !refused) return result;
+      } else {
+        const early =
+          guess && type === 'query'
+            ? next({ ctx: { account: guess, unconfirmedToken: null } })
+            : null;
+        try {
+          account = await guarded(ctx, check, unknownToken);
+        } finally {
+          // A failed check answers only after the early query has ended (it reads, nothing more).
+          if (early && account !== guess) await early;
+        }
+        if (early && account === guess) return early;
       }
-      if (early && account === guess) return early;
     } else if (sessionId) {
       // Not counted against the IP: an expired cookie is common (a browser calls several times
       // with it before signing in again), and a session id is 192 random bits, not guessable.
@@ -293,7 +321,7 @@ export const userProcedure = t.procedure.use(({ ctx, type, next }) =>
         message: 'sign in first: send "Authorization: Bearer <token>" or the session cookie',
       });
     }
-    return next({ ctx: { account } });
+    return next({ ctx: { account, unconfirmedToken: null } });
   }),
 );
 

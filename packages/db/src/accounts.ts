@@ -2,7 +2,7 @@
  * Accounts, their tokens and web sessions. Tokens and session ids are kept only as SHA-256
  * hashes: the hash indexes the account, and the stored hash is compared in constant time.
  */
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { type Db } from './db';
 import { accountMember, nickMember } from './directory';
@@ -12,7 +12,8 @@ import { ACCOUNT_LOG_MAX, eventClock, patchPairs, WRITE_ID_TTL_MS } from './prof
 import { channelName, publishCommand, runScript } from './scripts';
 import { ACCOUNT_PATTERN, type ProfilePatch } from './schema';
 
-export const hashSecret = (secret: string) => createHash('sha256').update(secret).digest('hex');
+/** sha256 hex (crypto.hash: one call, a third of createHash's time; every call hashes its token). */
+export const hashSecret = (secret: string) => hash('sha256', secret, 'hex');
 
 /** A new random token or session id (192 bits, URL-safe). */
 export const newSecret = () => randomBytes(24).toString('base64url');
@@ -158,7 +159,7 @@ function tokenCache(db: Db): LRUCache<string, string> {
 }
 
 /** Does the account's auth hash hold this token hash (compared in constant time)? */
-async function holdsToken(db: Db, account: string, tokenHash: string): Promise<boolean> {
+export async function holdsToken(db: Db, account: string, tokenHash: string): Promise<boolean> {
   const stored = await db.redis.hget(keys.auth(account), 'tokenHash');
   if (!stored || stored.length !== tokenHash.length) return false;
   return timingSafeEqual(Buffer.from(stored, 'hex'), Buffer.from(tokenHash, 'hex'));

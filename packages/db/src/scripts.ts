@@ -16,6 +16,7 @@ export const channelName = (db: Db, channel: string): string => `${db.keyPrefix 
 
 const COMMON = `
 local function esc(s)
+  if not string.find(s, '[%c"\\\\]') then return s end
   return (string.gsub(s, '[%c"\\\\]', function(c) return string.format('\\\\u%04x', string.byte(c)) end))
 end
 
@@ -35,14 +36,20 @@ local function profile_json(key, account)
   return '{' .. table.concat(parts, ',') .. '}'
 end
 
--- The clock event ids and write-id expiry follow, in ms: Redis's own (TIME), unless the script
--- was given one (memory mode: ioredis-mock's TIME rounds the seconds and takes the microseconds
--- from process.hrtime(), so it jumps back and forth by up to a second).
+-- The clock event ids and write-id expiry follow, in ms, read once per script: Redis's own
+-- (TIME), unless the script was given one (memory mode: ioredis-mock's TIME rounds the seconds
+-- and takes the microseconds from process.hrtime(), so it jumps back and forth by up to a second).
 local given_clock = ''
+local clock
 local function clock_ms()
-  if given_clock ~= '' then return tonumber(given_clock) + 0.0 end
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000)
+  if clock then return clock end
+  if given_clock ~= '' then
+    clock = tonumber(given_clock) + 0.0
+  else
+    local t = redis.call('TIME')
+    clock = tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return clock
 end
 
 -- The next event id: max(Redis clock in ms * 1000, last id + 1). Ids increase, and a Redis
@@ -69,14 +76,12 @@ local function seen_write(writes_key, write_id, ttl)
   return false
 end
 
--- Gives the change the next event id of its partition, logs it (in the partition's log and in
--- the account's own) and publishes it (PUBLISH, or SPUBLISH on a cluster: pub_cmd). The
--- account's log keeps its events still in the partition log's window, and at most account_max
--- of them; what the cap drops is noted as the profile's _logFloor, so a reader resuming from
--- before it knows it must resync.
-local function append_event(profile_key, log_key, seq_key, channel, maxlen, account, alog_key, account_max, pub_cmd)
-  local seq = next_event_id(seq_key)
-  redis.call('HSET', profile_key, '_seq', seq)
+-- Logs the change whose event id is seq (stored in the profile as _seq by the caller's HSET), in
+-- the partition's log and in the account's own, and publishes it (PUBLISH, or SPUBLISH on a
+-- cluster: pub_cmd). The account's log keeps its events still in the partition log's window, and
+-- at most account_max of them; what the cap drops is noted as the profile's _logFloor, so a
+-- reader resuming from before it knows it must resync.
+local function append_event(profile_key, seq, log_key, channel, maxlen, account, alog_key, account_max, pub_cmd)
   local event = '{"id":"' .. seq .. '","type":"profile","account":"' .. esc(account) .. '","profile":' .. profile_json(profile_key, account) .. '}'
   redis.call('ZADD', log_key, seq, event)
   -- Trim in steps of 1% (not on every write): keeps at least the newest maxlen events and the
@@ -105,25 +110,35 @@ local function last_event(profile_key, account)
   return '{"id":"' .. seq .. '","type":"profile","account":"' .. esc(account) .. '","profile":' .. profile_json(profile_key, account) .. '}'
 end
 
-local function set_nick_entry(profile_key, dir_key, member)
+-- Moves the nick's directory entry; the profile's _dirNick joins the field/value pairs in sets.
+local function set_nick_entry(profile_key, dir_key, member, sets)
   local old = redis.call('HGET', profile_key, '_dirNick')
   if old then redis.call('ZREM', dir_key, old) end
   if member ~= '' then
     redis.call('ZADD', dir_key, 0, member)
-    redis.call('HSET', profile_key, '_dirNick', member)
+    sets[#sets + 1] = '_dirNick'
+    sets[#sets + 1] = member
   else
     redis.call('HDEL', profile_key, '_dirNick')
   end
 end
 
-local function apply_fields(profile_key, first)
+-- Writes the patch's fields (ARGV from first on: field, value, ...; an empty value deletes the
+-- field) and the field/value pairs in sets, with one HDEL and one HSET (a redis.call costs about
+-- as much as a small command itself).
+local function apply_fields(profile_key, first, sets)
+  local hset, hdel = { profile_key }, { profile_key }
   for i = first, #ARGV, 2 do
     if ARGV[i + 1] == '' then
-      redis.call('HDEL', profile_key, ARGV[i])
+      hdel[#hdel + 1] = ARGV[i]
     else
-      redis.call('HSET', profile_key, ARGV[i], ARGV[i + 1])
+      hset[#hset + 1] = ARGV[i]
+      hset[#hset + 1] = ARGV[i + 1]
     end
   end
+  for i = 1, #sets do hset[#hset + 1] = sets[i] end
+  if #hdel > 1 then redis.call('HDEL', unpack(hdel)) end
+  if #hset > 1 then redis.call('HSET', unpack(hset)) end
 end
 `;
 
@@ -132,26 +147,30 @@ end
  * log and sequence all carry the partition's hash tag (see keys.ts), and the channel it
  * publishes on too (a cluster refuses SPUBLISH to another slot inside a script).
  *
- * KEYS: profile, directory, log, logSeq, writes, accountLog (all of one partition)
+ * KEYS: profile, directory, log, logSeq, writes, accountLog, auth (all of one partition)
  * ARGV: account, now, maxlen, channel, nickDirMember ('' = none), hasNick ('1'/'0'), writeId,
- *       writeIdTtlMs, accountLogMax, clock ('' = Redis's TIME), publishCommand, field, value, ...
- * Returns the event JSON, or 'NOT_FOUND'. A write whose id was applied in the last
+ *       writeIdTtlMs, accountLogMax, clock ('' = Redis's TIME), publishCommand, tokenHash ('' =
+ *       none), field, value, ...
+ * Returns the event JSON, 'NOT_FOUND', or 'TOKEN_NOT_HELD' (a tokenHash was given and is not the
+ * account's: nothing is written). A write whose id was applied in the last
  * writeIdTtlMs is a resend (ioredis resends commands in flight when a connection drops, even
  * after other writes of the profile went through): it is not applied again, and the answer is
  * the profile's last event.
  */
 const UPDATE = `${COMMON}
 given_clock = ARGV[10]
-if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOT_FOUND' end
+if ARGV[12] ~= '' and redis.call('HGET', KEYS[7], 'tokenHash') ~= ARGV[12] then return 'TOKEN_NOT_HELD' end
+-- Every profile has an updateTime (createAccount sets it): none means no profile.
+local prev = redis.call('HGET', KEYS[1], 'updateTime')
+if not prev then return 'NOT_FOUND' end
 if seen_write(KEYS[5], ARGV[7], ARGV[8]) then return last_event(KEYS[1], ARGV[1]) end
-local now = tonumber(ARGV[2])
-local prev = tonumber(redis.call('HGET', KEYS[1], 'updateTime') or '0')
-local ut = now
-if prev + 1 > ut then ut = prev + 1 end
-if ARGV[6] == '1' then set_nick_entry(KEYS[1], KEYS[2], ARGV[5]) end
-apply_fields(KEYS[1], 12)
-redis.call('HSET', KEYS[1], 'updateTime', string.format('%.0f', ut))
-return append_event(KEYS[1], KEYS[3], KEYS[4], ARGV[4], ARGV[3], ARGV[1], KEYS[6], ARGV[9], ARGV[11])
+local ut = tonumber(ARGV[2])
+if tonumber(prev) + 1 > ut then ut = tonumber(prev) + 1 end
+local seq = next_event_id(KEYS[4])
+local sets = { 'updateTime', string.format('%.0f', ut), '_seq', seq }
+if ARGV[6] == '1' then set_nick_entry(KEYS[1], KEYS[2], ARGV[5], sets) end
+apply_fields(KEYS[1], 13, sets)
+return append_event(KEYS[1], seq, KEYS[3], ARGV[4], ARGV[3], ARGV[1], KEYS[6], ARGV[9], ARGV[11])
 `;
 
 /**
@@ -168,12 +187,13 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   return 'EXISTS'
 end
 seen_write(KEYS[6], ARGV[8], ARGV[9])
-redis.call('HSET', KEYS[1], 'createTime', ARGV[2], 'updateTime', ARGV[2])
-apply_fields(KEYS[1], 13)
-set_nick_entry(KEYS[1], KEYS[2], ARGV[5])
+local seq = next_event_id(KEYS[4])
+local sets = { 'createTime', ARGV[2], 'updateTime', ARGV[2], '_seq', seq }
+set_nick_entry(KEYS[1], KEYS[2], ARGV[5], sets)
+apply_fields(KEYS[1], 13, sets)
 redis.call('ZADD', KEYS[2], 0, ARGV[6])
 redis.call('HSET', KEYS[5], 'tokenHash', ARGV[7])
-return append_event(KEYS[1], KEYS[3], KEYS[4], ARGV[4], ARGV[3], ARGV[1], KEYS[7], ARGV[10], ARGV[12])
+return append_event(KEYS[1], seq, KEYS[3], ARGV[4], ARGV[3], ARGV[1], KEYS[7], ARGV[10], ARGV[12])
 `;
 
 /**
@@ -275,7 +295,7 @@ const VARIADIC_SCRIPTS = {
 } as const;
 
 const SCRIPTS = {
-  ncUpdateProfile: { numberOfKeys: 6, lua: UPDATE },
+  ncUpdateProfile: { numberOfKeys: 7, lua: UPDATE },
   ncCreateAccount: { numberOfKeys: 7, lua: CREATE },
   ncClaimToken: { numberOfKeys: 1, lua: CLAIM_TOKEN },
   ncReleaseToken: { numberOfKeys: 1, lua: RELEASE_TOKEN },

@@ -1,6 +1,10 @@
 import { expect, it } from 'vitest';
 import {
+  hashSecret,
   ProfileNotFoundError,
+  rotateToken,
+  TokenNotHeldError,
+  updateProfileAsTokenHolder,
   getProfile,
   getProfiles,
   keys,
@@ -180,6 +184,24 @@ describeEachBackend('profiles', (backend) => {
     expect(await dumpRedis(db.redis)).toEqual(before);
     expect(await getProfile(db, 'ghost')).toBeNull();
     expect(await lastEventId(db)).toBe(created);
+  });
+
+  it("a write for a token's holder is applied only while the token is the account's", async () => {
+    const { db } = backend;
+    const { token } = await createUser(db, 'alice', { sign: 'before' });
+    await createUser(db, 'bob');
+    const event = await updateProfileAsTokenHolder(db, 'alice', hashSecret(token), { sign: 'A' });
+    expect(event.profile).toMatchObject({ account: 'alice', sign: 'A' });
+
+    // Not alice's token (bob's, then her own once rotated away): refused, nothing written.
+    for (const stale of [`bob-token-0123456789`, token]) {
+      if (stale === token) await rotateToken(db, 'alice');
+      const before = await dumpRedis(db.redis);
+      const attempt = updateProfileAsTokenHolder(db, 'alice', hashSecret(stale), { sign: 'B' });
+      await expect(attempt).rejects.toBeInstanceOf(TokenNotHeldError);
+      expect(await dumpRedis(db.redis)).toEqual(before);
+    }
+    expect((await getProfile(db, 'alice'))?.sign).toBe('A');
   });
 
   it('special characters round-trip exactly through the profile, the event and the log', async () => {

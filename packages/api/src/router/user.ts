@@ -6,6 +6,7 @@ import {
   getProfile,
   getProfileAs,
   getProfilesAs,
+  holdsToken,
   InvalidCursorError,
   isWellFormedCursor,
   LIMITS,
@@ -17,7 +18,9 @@ import {
   searchInputSchema,
   SubscriptionLimitError,
   syncUser,
+  TokenNotHeldError,
   updateProfile,
+  updateProfileAsTokenHolder,
   viewProfiles,
 } from '@namecard/db';
 import { z } from 'zod';
@@ -30,18 +33,32 @@ export const userRouter = {
     return (await getProfile(ctx.db, ctx.account)) ?? accountGone(ctx.account);
   }),
 
-  /** Applies a partial update to my profile (NIM: updateMyInfo); `''` clears a field. */
-  updateMyInfo: userProcedure.input(profilePatchSchema).mutation(async ({ ctx, input }) => {
-    if (Object.keys(input).length === 0) {
-      return (await getProfile(ctx.db, ctx.account)) ?? accountGone(ctx.account);
-    }
-    try {
-      return (await updateProfile(ctx.db, ctx.account, input)).profile;
-    } catch (error) {
-      if (error instanceof ProfileNotFoundError) accountGone(ctx.account);
-      throw error;
-    }
-  }),
+  /**
+   * Applies a partial update to my profile (NIM: updateMyInfo); `''` clears a field. It checks
+   * the caller's token itself when userProcedure leaves it to it (`ctx.unconfirmedToken`).
+   */
+  updateMyInfo: userProcedure
+    .meta({ checksToken: true })
+    .input(profilePatchSchema)
+    .mutation(async ({ ctx, input }) => {
+      const { db, account, unconfirmedToken } = ctx;
+      if (Object.keys(input).length === 0) {
+        if (unconfirmedToken !== null && !(await holdsToken(db, account, unconfirmedToken))) {
+          throw new TokenNotHeldError(account);
+        }
+        return (await getProfile(db, account)) ?? accountGone(account);
+      }
+      try {
+        const event =
+          unconfirmedToken === null
+            ? await updateProfile(db, account, input)
+            : await updateProfileAsTokenHolder(db, account, unconfirmedToken, input);
+        return event.profile;
+      } catch (error) {
+        if (error instanceof ProfileNotFoundError) accountGone(account);
+        throw error;
+      }
+    }),
 
   /** One profile (NIM: getUser); email/tel only where the owner added me as a friend. */
   getUser: userProcedure
