@@ -9,6 +9,7 @@
  * would be free to vary); IPv4-mapped IPv6 addresses as IPv4.
  */
 import { type IncomingMessage } from 'node:http';
+import { isIPv4 } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import proxyAddr from 'proxy-addr';
 
@@ -16,11 +17,16 @@ export type TrustProxy = (address: string, hop: number) => boolean;
 
 /** Compiles NAMECARD_TRUST_PROXY's list (addresses, CIDR ranges, `loopback`, `uniquelocal`...). */
 export function compileTrustProxy(list: readonly string[]): TrustProxy {
-  return list.length === 0 ? () => false : proxyAddr.compile([...list]);
+  return list.length === 0 ? TRUST_NONE : proxyAddr.compile([...list]);
 }
+
+/** No trusted proxy: the socket's address is the client's (X-Forwarded-For is not read). */
+const TRUST_NONE: TrustProxy = () => false;
 
 /** The key of a client address: IPv4 as is, IPv6 as its /64 (`2001:db8:1:2::/64`). */
 export function clientKey(address: string): string {
+  // Dotted decimal as Node gives a socket's address (isIPv4 takes no other form): already the key.
+  if (isIPv4(address)) return address;
   if (!ipaddr.isValid(address)) return address || 'unknown';
   let parsed = ipaddr.parse(address);
   if (parsed.kind() === 'ipv6') {
@@ -35,5 +41,6 @@ export function clientKey(address: string): string {
 }
 
 export function clientIp(req: IncomingMessage, trust: TrustProxy): string {
+  if (trust === TRUST_NONE) return clientKey(req.socket.remoteAddress ?? '');
   return clientKey(proxyAddr(req, trust));
 }

@@ -206,7 +206,17 @@ export function createHttpServer({
       })
     : () => false;
   const trpc = (req: IncomingMessage, res: ServerResponse) => {
-    if (!jsonCalls(req, res)) trpcAdapter(req, res);
+    if (jsonCalls(req, res)) return;
+    // The adapter cuts a body off at the limit (a chunked one: a declared one over it is
+    // answered before reading): the rest is read and discarded (nothing is kept), so the client,
+    // still sending, can read the 413; a client still sending after a second more is cut off.
+    res.once('finish', () => {
+      if (res.statusCode !== 413 || req.complete) return;
+      const cut = setTimeout(() => req.socket.destroy(), 1000);
+      req.once('end', () => clearTimeout(cut)).once('close', () => clearTimeout(cut));
+      req.resume();
+    });
+    trpcAdapter(req, res);
   };
   // `user.onChange` over SSE: the same procedure, frames written straight to the socket.
   const liveSse = createLiveSseHandler({ createContext, onError });
@@ -247,15 +257,6 @@ export function createHttpServer({
           payloadTooLarge(res, maxBodyBytes);
           return;
         }
-        // A body cut off at the limit: the rest is read and discarded (nothing is kept), so the
-        // client, still sending, can read the 413; a client still sending after a second more is
-        // cut off.
-        res.once('finish', () => {
-          if (res.statusCode !== 413 || req.complete) return;
-          const cut = setTimeout(() => req.socket.destroy(), 1000);
-          req.once('end', () => clearTimeout(cut)).once('close', () => clearTimeout(cut));
-          req.resume();
-        });
         const refusal = crossSiteRefusal(req, webOrigins);
         if (refusal) {
           sendTrpcError(res, 'FORBIDDEN', refusal);
