@@ -1,9 +1,12 @@
 /**
  * Per-request overhead benchmark: Namecard's API next to a bare `node:http` + ioredis server
- * (below, in this file) doing the Redis work a minimal implementation of the same call needs,
- * measured in the same run against the same redis-server, rounds alternating. Both servers run
- * in child processes; the load comes from a third one (autocannon, a load generator made for
- * this), so the servers' figures do not include the client's work.
+ * (bench/requests-server.ts) doing the Redis work a minimal implementation of the same call
+ * needs, measured in the same run against the same redis-server, rounds alternating. Both
+ * servers run in child processes, bundled as the production server is (build.mjs: esbuild; not
+ * under tsx, whose name helper costs every closure a property store); the load comes from a
+ * third one (autocannon, a load generator made for this), so the servers' figures do not include
+ * the client's work. Each figure comes with the CPU time per call of the server and of Redis
+ * over its rounds (the server's process.cpuUsage, Redis's INFO cpu).
  *
  *   npm run bench -w @namecard/server            (this and the other server benches)
  *   tsx bench/requests.ts                          (this one; NAMECARD_BENCH_SECONDS=4 per round)
@@ -15,27 +18,16 @@
  * Namecard does more on a write (the write id, the directory entry, the event id, the global and
  * the account's change log, in one Lua step) and checks the token against the account's auth hash.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import {
-  ALL_PARTITIONS,
-  createAccount,
-  createDb,
-  keys,
-  normalizeForSearch,
-  PRIVATE_FIELDS,
-} from '@namecard/db';
+import { createAccount, createDb } from '@namecard/db';
 import { benchRedis } from '@namecard/db/testing';
 import { reportRows, type BenchRow } from '@namecard/db/bench-report';
-import { startServer } from '../src/app';
-import { createLogger } from '../src/logger';
 
 const SELF = fileURLToPath(import.meta.url);
+const serverDir = fileURLToPath(new URL('..', import.meta.url));
+const serverScript = 'dist/bench/requests-server.js';
 const ADMIN = 'bench-admin-secret-0123456789';
 const SECONDS = Number(process.env.NAMECARD_BENCH_SECONDS ?? 4);
 const ROUNDS = Number(process.env.NAMECARD_BENCH_ROUNDS ?? 2);
@@ -43,116 +35,25 @@ const SEARCH_USERS = Number(process.env.NAMECARD_BENCH_SEARCH_USERS ?? 100_000);
 const TOKENS = 16;
 
 // ---------------------------------------------------------------------------------------------
-// The bare server: node:http + ioredis, nothing else.
-
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
-
-function bareServer(redisUrl: string) {
-  const redis = new Redis(redisUrl);
-  const send = (res: ServerResponse, status: number, body: unknown) => {
-    res.writeHead(status, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify(body));
-  };
-  const input = (url: string): unknown =>
-    JSON.parse(decodeURIComponent(new URL(url, 'http://x').searchParams.get('input') ?? 'null'));
-  const readBody = async (req: IncomingMessage) => {
-    let body = '';
-    for await (const chunk of req) body += chunk;
-    return body;
-  };
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const url = req.url ?? '/';
-    const path = url.split('?')[0];
-    if (path === '/healthz') return send(res, 200, { status: (await redis.ping()) && 'ok' });
-    const token = (req.headers.authorization ?? '').slice('Bearer '.length);
-    // The token index holds `<account> <ms>`.
-    const account = (await redis.get(keys.token(sha256(token))))?.split(' ')[0];
-    if (!account) return send(res, 401, { error: 'unknown token' });
-    switch (path) {
-      case '/trpc/user.getMyInfo':
-        return send(res, 200, { result: { data: await redis.hgetall(keys.profile(account)) } });
-      case '/trpc/user.updateMyInfo': {
-        const patch = JSON.parse(await readBody(req)) as Record<string, string>;
-        const fields = { ...patch, updateTime: String(Date.now()) };
-        await redis
-          .pipeline()
-          .hset(keys.profile(account), fields)
-          .publish(keys.channel(account), JSON.stringify({ account, fields }))
-          .exec();
-        return send(res, 200, { result: { data: { account, ...fields } } });
-      }
-      case '/trpc/user.getUsers': {
-        const { accounts } = input(url) as { accounts: string[] };
-        const p = redis.pipeline();
-        for (const a of accounts) p.hgetall(keys.profile(a)).sismember(keys.friends(a), account);
-        const replies = (await p.exec()) ?? [];
-        const users = [];
-        for (let i = 0; i < accounts.length; i++) {
-          const profile = replies[2 * i]![1] as Record<string, string>;
-          if (!profile.createTime) continue;
-          if (accounts[i] !== account && replies[2 * i + 1]![1] !== 1) {
-            for (const f of PRIVATE_FIELDS) delete profile[f];
-          }
-          users.push({ account: accounts[i], ...profile });
-        }
-        return send(res, 200, { result: { data: users } });
-      }
-      case '/trpc/user.search': {
-        const { query, limit = 20 } = input(url) as { query: string; limit?: number };
-        const hex = Buffer.from(normalizeForSearch(query)).toString('hex');
-        // The directory is split into PARTITIONS sorted sets: the first `limit` of each, merged.
-        const lists = await redis
-          .pipeline(
-            ALL_PARTITIONS.map((part) => [
-              'zrangebylex',
-              keys.directory(part),
-              `[${hex}`,
-              `(${hex}g`,
-              'LIMIT',
-              '0',
-              String(limit),
-            ]),
-          )
-          .exec();
-        const members = (lists ?? [])
-          .flatMap(([, list]) => list as string[])
-          .sort()
-          .slice(0, limit);
-        const found = members.map((m) => m.slice(m.indexOf('.', 0) + 3));
-        const p = redis.pipeline();
-        for (const a of found) p.hgetall(keys.profile(a));
-        const replies = (await p.exec()) ?? [];
-        const users = replies.map(([, profile], i) => {
-          const fields = profile as Record<string, string>;
-          for (const f of PRIVATE_FIELDS) delete fields[f];
-          return { account: found[i], ...fields };
-        });
-        return send(res, 200, { result: { data: { users } } });
-      }
-      default:
-        return send(res, 404, { error: 'not found' });
-    }
-  };
-  return createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => send(res, 500, { error: String(error) }));
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
 // Child processes: a server (Namecard or bare) and the load generator.
 
 type Role = 'namecard' | 'bare' | 'load';
 
-/** Starts this file as a child in `role`; resolves once it says `ready` (with its port). */
+/**
+ * Starts a child in `role` (a server: the bundled requests-server.js; the load generator: this
+ * file under tsx); resolves once it says `ready` (with its port).
+ */
 async function spawnChild(
   role: Role,
   env: Record<string, string>,
   execArgv: string[] = [],
 ): Promise<{ child: ChildProcess; port: number; spawnedAt: number }> {
   const spawnedAt = performance.now();
-  const child = fork(SELF, [role], {
-    env: { ...process.env, ...env },
-    execArgv: ['--import', 'tsx', ...execArgv],
+  const server = role !== 'load';
+  const child = fork(server ? serverScript : SELF, [role], {
+    cwd: serverDir,
+    env: { ...process.env, BENCH_ADMIN_SECRET: ADMIN, ...env },
+    execArgv: server ? execArgv : ['--import', 'tsx', ...execArgv],
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   // The server's log lines go to a pipe that is read (as a log shipper would), not to a terminal.
@@ -168,6 +69,7 @@ async function stopChild(child: ChildProcess) {
   await exited;
 }
 
+/** The load generator's side (the servers' is bench/requests-server.ts). */
 async function childMain(role: Role) {
   const send = (message: unknown) => process.send!(message);
   if (role === 'load') {
@@ -217,24 +119,6 @@ async function childMain(role: Role) {
     });
     return;
   }
-  const redisUrl = process.env.BENCH_REDIS_URL;
-  if (role === 'bare') {
-    const server = bareServer(redisUrl!);
-    server.listen(0, '127.0.0.1', () => send({ ready: (server.address() as AddressInfo).port }));
-    process.on('SIGTERM', () => process.exit(0));
-    return;
-  }
-  const running = await startServer({
-    port: 0,
-    host: '127.0.0.1',
-    redisUrl: redisUrl || undefined,
-    adminSecret: ADMIN,
-    seedUsers: Number(process.env.BENCH_SEED_USERS ?? 0),
-    logger: createLogger('info'),
-  });
-  void running.seeding.then(() => send({ seeded: true }));
-  send({ ready: running.port });
-  process.on('SIGTERM', () => void running.close().then(() => process.exit(0)));
 }
 
 interface LoadJob {
@@ -260,6 +144,10 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const msFmt = (n: number) => (n >= 10 ? n.toFixed(0) : n.toFixed(1));
 
 async function main() {
+  execFileSync(process.execPath, ['build.mjs', 'bench/requests-server.ts', serverScript], {
+    cwd: serverDir,
+    stdio: 'ignore',
+  });
   const redis = await benchRedis(7);
   const db = createDb({ url: redis.url });
   await db.redis.flushdb();
@@ -272,6 +160,21 @@ async function main() {
       throw new Error(`${job.paths[0]}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
     }
     return result;
+  };
+
+  /** A server child's CPU time so far (user + system), in µs. */
+  const cpuOf = async (child: ChildProcess): Promise<number> => {
+    child.send('cpu');
+    for (;;) {
+      const [m] = (await once(child, 'message')) as [{ cpu?: NodeJS.CpuUsage }];
+      if (m.cpu) return m.cpu.user + m.cpu.system;
+    }
+  };
+  /** Redis's CPU time so far (INFO cpu: used_cpu_user + used_cpu_sys), in µs. */
+  const redisCpu = async (): Promise<number> => {
+    const info = await db.redis.info('cpu');
+    const seconds = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1]);
+    return (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1e6;
   };
 
   // Data: TOKENS accounts to call as, 150 more for getUsers, and SEARCH_USERS for the directory.
@@ -336,15 +239,20 @@ async function main() {
     method: 'GET' | 'POST';
     paths: string[];
     /** What the bare side is: the bare server, or Namecard in Redis mode (for memory mode). */
-    sides: [{ url: string; tokens: string[] }, { url: string; tokens: string[] }];
+    sides: [Side, Side];
     unit: 'req/s' | 'writes/s';
     /** Compare p99 (lower is better) rather than throughput. */
     byLatency?: boolean;
     bareLabel?: string;
     notes?: string;
   }
-  const nc = { url: `http://127.0.0.1:${namecard.port}`, tokens };
-  const bareSide = { url: `http://127.0.0.1:${bare.port}`, tokens };
+  interface Side {
+    url: string;
+    tokens: string[];
+    child: ChildProcess;
+  }
+  const nc: Side = { url: `http://127.0.0.1:${namecard.port}`, tokens, child: namecard.child };
+  const bareSide: Side = { url: `http://127.0.0.1:${bare.port}`, tokens, child: bare.child };
   const cases: Case[] = [
     {
       name: 'user.getMyInfo @32 connections',
@@ -387,7 +295,7 @@ async function main() {
       connections: 16,
       method: 'POST',
       paths: ['/trpc/user.updateMyInfo'],
-      sides: [{ url: memoryUrl, tokens: memoryTokens }, nc],
+      sides: [{ url: memoryUrl, tokens: memoryTokens, child: memory.child }, nc],
       unit: 'writes/s',
       bareLabel: 'Namecard, Redis mode',
     },
@@ -400,6 +308,17 @@ async function main() {
   for (const [index, c] of cases.entries()) {
     if (only && !only.includes(index)) continue;
     const runs: [LoadResult[], LoadResult[]] = [[], []];
+    // CPU time of each side's server and of Redis over its rounds, and the requests served.
+    const cpu = [0, 1].map(() => ({ serverUs: 0, redisUs: 0, requests: 0 }));
+    const measuredRound = async (side: number) => {
+      const [server0, redis0] = [await cpuOf(c.sides[side]!.child), await redisCpu()];
+      const result = await runLoad(job(side, SECONDS));
+      const [server1, redis1] = [await cpuOf(c.sides[side]!.child), await redisCpu()];
+      cpu[side]!.serverUs += server1 - server0;
+      cpu[side]!.redisUs += redis1 - redis0;
+      cpu[side]!.requests += result.rps * SECONDS;
+      runs[side]!.push(result);
+    };
     const job = (side: number, seconds: number): LoadJob => ({
       url: c.sides[side]!.url,
       connections: c.connections,
@@ -413,7 +332,7 @@ async function main() {
     await runLoad(job(1, 1));
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? [0, 1] : [1, 0];
-      for (const side of order) runs[side]!.push(await runLoad(job(side, SECONDS)));
+      for (const side of order) await measuredRound(side);
     }
     const sum = (rs: LoadResult[]) => ({
       rps: rs.reduce((s, r) => s + r.rps, 0) / rs.length,
@@ -421,14 +340,18 @@ async function main() {
       p99: Math.max(...rs.map((r) => r.p99)),
     });
     const [a, b] = [sum(runs[0]), sum(runs[1])];
-    const figure = (s: typeof a) =>
-      `${fmt(s.rps)} ${c.unit}, p50 ${msFmt(s.p50)} ms, p99 ${msFmt(s.p99)} ms`;
+    const perRequest = cpu.map((x) => ({
+      serverUs: x.serverUs / x.requests,
+      redisUs: x.redisUs / x.requests,
+    }));
+    const figure = (s: typeof a, side: number) =>
+      `${fmt(s.rps)} ${c.unit}, p50 ${msFmt(s.p50)} ms, p99 ${msFmt(s.p99)} ms; CPU per call: server ${fmt(perRequest[side]!.serverUs)} µs, Redis ${fmt(perRequest[side]!.redisUs)} µs`;
     const ratio = c.byLatency ? a.p99 / b.p99 : a.rps / b.rps;
     rows.push({
       suite: 'requests',
       case: c.name,
-      namecard: figure(a),
-      bare: `${figure(b)}${c.bareLabel ? ` (${c.bareLabel})` : ''}`,
+      namecard: figure(a, 0),
+      bare: `${figure(b, 1)}${c.bareLabel ? ` (${c.bareLabel})` : ''}`,
       ratio: Number(ratio.toFixed(2)),
       better: c.byLatency ? 'lower' : 'higher',
       values: {
@@ -438,13 +361,17 @@ async function main() {
         bareRps: b.rps,
         bareP50: b.p50,
         bareP99: b.p99,
+        namecardServerCpuUs: perRequest[0]!.serverUs,
+        namecardRedisCpuUs: perRequest[0]!.redisUs,
+        bareServerCpuUs: perRequest[1]!.serverUs,
+        bareRedisCpuUs: perRequest[1]!.redisUs,
       },
       ...(c.notes ? { notes: c.notes } : {}),
     });
     printed.push({
       case: c.name,
-      namecard: figure(a),
-      bare: figure(b),
+      namecard: figure(a, 0),
+      bare: figure(b, 1),
       ratio: `${ratio.toFixed(2)}${c.byLatency ? ' (p99, lower is better)' : ''}`,
     });
   }
@@ -536,7 +463,7 @@ async function startupCase() {
       ratio: Number((ncHealth.firstOk / bareHealth.firstOk).toFixed(2)),
       better: 'lower',
       values: { namecardMs: ncHealth.firstOk, bareMs: bareHealth.firstOk },
-      notes: 'both started the same way (node --import tsx, this file)',
+      notes: 'both started the same way (node, bundled as production runs it)',
     },
     {
       suite: 'requests',
