@@ -156,14 +156,42 @@ export class ShardedSubscriber extends EventEmitter implements FeedSubscriber {
       if (list) list.push(channel);
       else bySlot.set(slot, [channel]);
     }
-    await Promise.all(
+    const placed = await Promise.all(
       [...bySlot.values()].map(async (list) => {
         const node = await this.nodeOf(list[0]!);
-        await this.connection(node).ssubscribe(...list);
-        for (const channel of list)
-          if (this.channels.has(channel)) this.channels.set(channel, node);
+        const redis = this.connection(node);
+        await redis.ssubscribe(...list);
+        return { node, redis, list };
       }),
     );
+    // A replica takes SSUBSCRIBE too, but it hears a shard's messages only once its master knows
+    // it as a replica: a master just demoted by a failover (where a slot map from before it still
+    // points) is not known as one by the new master until gossip says so, and meanwhile hears
+    // nothing, without a `sunsubscribe`. Its subscriptions would look in effect (a PING answers,
+    // the catch-up runs), and the messages of that window would be lost while later ones arrive.
+    // So a subscription counts only on a node that is a master once it is made (one that stops
+    // being one later sends `sunsubscribe`); elsewhere the node is dropped and the caller tries
+    // again (the recovery, after asking the cluster where the slots live).
+    const nodes = new Map(placed.map(({ node, redis }) => [node, redis]));
+    const masters = await Promise.all([...nodes.keys()].map((node) => this.isMaster(node)));
+    const notMaster = [...nodes].find((_, i) => !masters[i]);
+    if (notMaster) {
+      this.lose(...notMaster);
+      throw new Error(`${notMaster[0]} is not a master`);
+    }
+    for (const { node, list } of placed) {
+      for (const channel of list) if (this.channels.has(channel)) this.channels.set(channel, node);
+    }
+  }
+
+  /** Whether a node says it is a master (ROLE on the cluster client's own connection to it). */
+  private async isMaster(node: string): Promise<boolean> {
+    const redis = this.cluster
+      .nodes('all')
+      .find(({ options }) => `${options.host}:${options.port}` === node);
+    if (!redis) return false;
+    const [role] = (await redis.role()) as [string, ...unknown[]];
+    return role === 'master';
   }
 
   async subscribe(...channels: string[]): Promise<void> {
